@@ -1,0 +1,1411 @@
+//! Session token claims, v1 and v2, normalised into one [`SessionClaims`].
+//!
+//! Clerk has two session-token layouts (clerk-spec §1.3, §1.4): v1 carries the active
+//! organization as flat `org_*` claims, v2 (`"v": 2`) packs it into an `o` object and encodes the
+//! organization permissions as bitmasks (`o.per`, `o.fpm`, `fea`). [`SessionClaims`] reads both
+//! the way Clerk's own SDK does (`jwtPayloadParser`, clerk-spec §1.5 and §1.6), so the rest of an
+//! application sees one shape, and keeps the whole payload for custom claims.
+//!
+//! Claims that are present but malformed never make construction fail: the token's signature
+//! and time claims were already verified. A malformed claim reads as absent here (except `act`,
+//! see [`actor`](SessionClaims::actor)), and any [`has`](SessionClaims::has) check that depends
+//! on it fails closed.
+
+use serde_json::{Map, Value};
+
+/// The claims of a verified Clerk session token.
+///
+/// Built by the verifier from a payload whose signature, `sub`, `sid` and time claims it has
+/// already checked. The accessors give the fields of Clerk's `auth` object (clerk-spec §4.9),
+/// the same for v1 and v2 tokens; [`claims`](Self::claims) gives the full payload (Clerk's
+/// `sessionClaims`), custom claims from a session-token template included.
+///
+/// ```
+/// use clerk_auth::SessionClaims;
+///
+/// fn describe(claims: &SessionClaims) -> String {
+///     match claims.org_id() {
+///         Some(org) => format!("{} in {org}", claims.user_id()),
+///         None => claims.user_id().to_owned(),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionClaims {
+    payload: Map<String, Value>,
+    org_role: Option<String>,
+    org_permissions: Vec<String>,
+    features: Result<Vec<Entitlement>, MalformedClaim>,
+    plans: Result<Vec<Entitlement>, MalformedClaim>,
+    factor_verification_age: Option<FactorVerificationAge>,
+    session_status: Option<SessionStatus>,
+}
+
+impl SessionClaims {
+    /// Normalises a verified payload. Infallible: malformed optional claims read as absent.
+    pub(crate) fn from_payload(payload: Map<String, Value>) -> SessionClaims {
+        let fea = scoped_parts(&payload, "fea");
+        let (org_role, org_permissions) = if is_v2(&payload) {
+            match payload.get("o").and_then(Value::as_object) {
+                Some(org) => (
+                    non_empty_str(org, "rol").map(|role| format!("org:{role}")),
+                    decode_org_permissions(org, &fea),
+                ),
+                None => (None, Vec::new()),
+            }
+        } else {
+            let role = payload.get("org_role").and_then(Value::as_str);
+            (
+                role.map(str::to_owned),
+                string_array(payload.get("org_permissions")),
+            )
+        };
+        let features = fea.map(|parts| parts.iter().filter_map(ScopedPart::entitlement).collect());
+        let plans = scoped_parts(&payload, "pla")
+            .map(|parts| parts.iter().filter_map(ScopedPart::entitlement).collect());
+        let factor_verification_age = payload
+            .get("fva")
+            .and_then(FactorVerificationAge::from_claim);
+        let session_status = payload
+            .get("sts")
+            .and_then(Value::as_str)
+            .map(SessionStatus::from_claim);
+        SessionClaims {
+            payload,
+            org_role,
+            org_permissions,
+            features,
+            plans,
+            factor_verification_age,
+            session_status,
+        }
+    }
+
+    /// The user id (`sub`), e.g. `user_2NNEqL2nrIRdJ194ndJqAHwEfxC`.
+    ///
+    /// The verifier only builds claims whose `sub` is a non-empty string; should it ever be
+    /// missing this is empty, and [`has`](Self::has) answers `false` to everything.
+    pub fn user_id(&self) -> &str {
+        self.str_claim("sub").unwrap_or_default()
+    }
+
+    /// The session id (`sid`), e.g. `sess_2NNEqL2nrIRdJ194ndJqAHwEfxC`.
+    ///
+    /// The verifier only builds claims whose `sid` is a non-empty string (a token without one is
+    /// a JWT-template token, not a session token).
+    pub fn session_id(&self) -> &str {
+        self.str_claim("sid").unwrap_or_default()
+    }
+
+    /// The issuer (`iss`): the instance's Frontend API URL, or the proxy URL.
+    pub fn issuer(&self) -> Option<&str> {
+        self.str_claim("iss")
+    }
+
+    /// The authorized party (`azp`): the origin of the browser request that minted the token.
+    /// Absent on some tokens, e.g. those minted during a top-level navigation.
+    pub fn authorized_party(&self) -> Option<&str> {
+        self.str_claim("azp")
+    }
+
+    /// The expiry (`exp`), in Unix seconds.
+    ///
+    /// Saturates to the `i64` range and drops fractional seconds. The verifier requires `exp`;
+    /// should it ever be missing this is 0, the epoch, long expired.
+    pub fn expires_at(&self) -> i64 {
+        self.seconds_claim("exp").unwrap_or_default()
+    }
+
+    /// The issue time (`iat`), in Unix seconds, saturating like [`expires_at`](Self::expires_at).
+    pub fn issued_at(&self) -> Option<i64> {
+        self.seconds_claim("iat")
+    }
+
+    /// The not-before time (`nbf`), in Unix seconds, saturating like
+    /// [`expires_at`](Self::expires_at).
+    pub fn not_before(&self) -> Option<i64> {
+        self.seconds_claim("nbf")
+    }
+
+    /// The token id (`jti`).
+    pub fn token_id(&self) -> Option<&str> {
+        self.str_claim("jti")
+    }
+
+    /// The claims version: 2 when the token says `"v": 2`, otherwise 1 (as Clerk's SDK reads
+    /// it, any other `v` is treated as v1).
+    pub fn version(&self) -> u8 {
+        if is_v2(&self.payload) {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The session status (`sts`), or `None` when the instance does not send it (or it is not
+    /// a string).
+    pub fn session_status(&self) -> Option<&SessionStatus> {
+        self.session_status.as_ref()
+    }
+
+    /// Whether the session is pending (`sts` is `"pending"`): the user still has a task to
+    /// complete, such as choosing an organization. Clerk treats such sessions as signed out by
+    /// default.
+    pub fn is_pending(&self) -> bool {
+        self.session_status == Some(SessionStatus::Pending)
+    }
+
+    /// The actor (`act`) when the session is an impersonation or an agent acting for the user.
+    ///
+    /// Any `act` that is present and not `null` gives `Some`, so an impersonation is never
+    /// hidden; if it is not an object, its fields all read as `None`.
+    pub fn actor(&self) -> Option<Actor<'_>> {
+        self.payload
+            .get("act")
+            .filter(|act| !act.is_null())
+            .map(|raw| Actor { raw })
+    }
+
+    /// The active organization's id: `o.id` in v2, `org_id` in v1. `None` when no organization is
+    /// active.
+    pub fn org_id(&self) -> Option<&str> {
+        self.org_claim("id", "org_id")
+    }
+
+    /// The active organization's slug: `o.slg` in v2, `org_slug` in v1.
+    pub fn org_slug(&self) -> Option<&str> {
+        self.org_claim("slg", "org_slug")
+    }
+
+    /// The role in the active organization, e.g. `org:admin`.
+    ///
+    /// In v2 this is `"org:"` followed by `o.rol` (v2 tokens carry the role without its prefix).
+    /// In v1 it is `org_role` unchanged, which in older tokens may be a bare `admin`;
+    /// [`has`](Self::has) compares roles with and without the prefix alike.
+    pub fn org_role(&self) -> Option<&str> {
+        self.org_role.as_deref()
+    }
+
+    /// The permissions in the active organization, e.g. `org:invoices:read`.
+    ///
+    /// In v1 the `org_permissions` claim (its string entries); in v2 decoded from `o.per`,
+    /// `o.fpm` and `fea` (clerk-spec §1.6). Clerk's system permissions (`org:sys_*`) are never
+    /// in a token. Empty when no organization is active, and when the v2 claims are malformed.
+    pub fn org_permissions(&self) -> &[String] {
+        &self.org_permissions
+    }
+
+    /// The billing features of the user and of the active organization (`fea`), e.g.
+    /// `o:dashboard` read as [`Entitlement`] `dashboard` with [`EntitlementScope::Org`].
+    ///
+    /// Empty when the claim is absent, and when it is malformed (an entry without a colon or a
+    /// non-string claim); a feature check with [`has`](Self::has) then fails.
+    pub fn features(&self) -> &[Entitlement] {
+        self.features.as_deref().unwrap_or_default()
+    }
+
+    /// The billing plans of the user and of the active organization (`pla`), e.g. `u:free`.
+    /// Read like [`features`](Self::features).
+    pub fn plans(&self) -> &[Entitlement] {
+        self.plans.as_deref().unwrap_or_default()
+    }
+
+    /// How long ago the session's factors were verified (`fva`), or `None` when the instance
+    /// does not send it or the claim is malformed. A reverification check with
+    /// [`has`](Self::has) fails in both cases.
+    pub fn factor_verification_age(&self) -> Option<FactorVerificationAge> {
+        self.factor_verification_age
+    }
+
+    /// Any claim of the payload by name, e.g. an `email` added by a session-token template.
+    ///
+    /// ```
+    /// use clerk_auth::SessionClaims;
+    ///
+    /// fn email(claims: &SessionClaims) -> Option<&str> {
+    ///     claims.claim("email").and_then(|email| email.as_str())
+    /// }
+    /// ```
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.payload.get(name)
+    }
+
+    /// The full payload, as verified: Clerk's `sessionClaims`.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.payload
+    }
+
+    /// The `fea` claim for [`has`](Self::has): `Err` when it is malformed.
+    pub(crate) fn feature_entitlements(&self) -> Result<&[Entitlement], MalformedClaim> {
+        self.features.as_deref().map_err(|malformed| *malformed)
+    }
+
+    /// The `pla` claim for [`has`](Self::has): `Err` when it is malformed.
+    pub(crate) fn plan_entitlements(&self) -> Result<&[Entitlement], MalformedClaim> {
+        self.plans.as_deref().map_err(|malformed| *malformed)
+    }
+
+    fn str_claim(&self, name: &str) -> Option<&str> {
+        self.payload.get(name).and_then(Value::as_str)
+    }
+
+    fn seconds_claim(&self, name: &str) -> Option<i64> {
+        match self.payload.get(name)? {
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_u64().map(|_| i64::MAX))
+                // `as` saturates at the i64 bounds and drops the fraction.
+                .or_else(|| n.as_f64().map(|seconds| seconds as i64)),
+            _ => None,
+        }
+    }
+
+    fn org_claim(&self, v2_name: &str, v1_name: &str) -> Option<&str> {
+        if is_v2(&self.payload) {
+            self.payload
+                .get("o")
+                .and_then(Value::as_object)
+                .and_then(|org| org.get(v2_name))
+                .and_then(Value::as_str)
+        } else {
+            self.str_claim(v1_name)
+        }
+    }
+}
+
+/// The session status (`sts`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SessionStatus {
+    /// `active`: a signed-in session.
+    Active,
+    /// `pending`: the user still has a task to complete, e.g. choosing an organization.
+    Pending,
+    /// Any other status, as sent.
+    Other(String),
+}
+
+impl SessionStatus {
+    fn from_claim(status: &str) -> SessionStatus {
+        match status {
+            "active" => SessionStatus::Active,
+            "pending" => SessionStatus::Pending,
+            other => SessionStatus::Other(other.to_owned()),
+        }
+    }
+
+    /// The status as Clerk spells it, e.g. `pending`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            SessionStatus::Active => "active",
+            SessionStatus::Pending => "pending",
+            SessionStatus::Other(status) => status,
+        }
+    }
+}
+
+/// The actor claim (`act`) of an impersonated or agent session: who acts for the user.
+///
+/// A typed view over the raw claim, which [`raw`](Self::raw) gives whole.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    raw: &'a Value,
+}
+
+impl<'a> Actor<'a> {
+    /// The actor's id (`act.sub`): the impersonating user, or the agent.
+    pub fn subject(self) -> Option<&'a str> {
+        self.field("sub")
+    }
+
+    /// Who issued the actor token (`act.iss`).
+    pub fn issuer(self) -> Option<&'a str> {
+        self.field("iss")
+    }
+
+    /// The actor's own session (`act.sid`).
+    pub fn session_id(self) -> Option<&'a str> {
+        self.field("sid")
+    }
+
+    /// The kind of actor (`act.type`), e.g. `agent`; absent for an impersonation.
+    pub fn kind(self) -> Option<&'a str> {
+        self.field("type")
+    }
+
+    /// The claim as sent.
+    pub fn raw(self) -> &'a Value {
+        self.raw
+    }
+
+    fn field(self, name: &str) -> Option<&'a str> {
+        self.raw.get(name).and_then(Value::as_str)
+    }
+}
+
+/// A billing feature or plan from the `fea` or `pla` claim, e.g. `o:dashboard`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Entitlement {
+    scope: EntitlementScope,
+    name: String,
+}
+
+impl Entitlement {
+    /// Whose entitlement this is: the user's, the active organization's, or both.
+    pub fn scope(&self) -> EntitlementScope {
+        self.scope
+    }
+
+    /// The feature or plan name, e.g. `dashboard`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Whose entitlement an [`Entitlement`] is, from its scope prefix in the claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntitlementScope {
+    /// `o:`: the active organization's.
+    Org,
+    /// `u:`: the user's.
+    User,
+    /// `ou:` or `uo:`: both the user's and the active organization's.
+    Both,
+}
+
+impl EntitlementScope {
+    /// Whether the active organization has it (`o`, `ou`, `uo`).
+    pub fn includes_org(self) -> bool {
+        matches!(self, EntitlementScope::Org | EntitlementScope::Both)
+    }
+
+    /// Whether the user has it (`u`, `ou`, `uo`).
+    pub fn includes_user(self) -> bool {
+        matches!(self, EntitlementScope::User | EntitlementScope::Both)
+    }
+
+    fn from_claim(scope: &str) -> Option<EntitlementScope> {
+        match scope {
+            "o" => Some(EntitlementScope::Org),
+            "u" => Some(EntitlementScope::User),
+            "ou" | "uo" => Some(EntitlementScope::Both),
+            _ => None,
+        }
+    }
+}
+
+/// How long ago the session's factors were verified (`fva`), in minutes.
+///
+/// Clerk sends `[first_factor_minutes, second_factor_minutes]`, with `-1` for a factor group
+/// never verified or not enrolled. Only well-formed claims are represented: exactly two finite
+/// numbers, each `-1` or at least 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FactorVerificationAge {
+    first: f64,
+    second: f64,
+}
+
+impl FactorVerificationAge {
+    /// Minutes since the first factor (password, email code, ...) was verified, or `None` if
+    /// it never was.
+    pub fn first_factor_minutes(self) -> Option<f64> {
+        (self.first != -1.0).then_some(self.first)
+    }
+
+    /// Minutes since the second factor (TOTP, backup code, ...) was verified, or `None` if
+    /// the user has none.
+    pub fn second_factor_minutes(self) -> Option<f64> {
+        (self.second != -1.0).then_some(self.second)
+    }
+
+    fn from_claim(claim: &Value) -> Option<FactorVerificationAge> {
+        if claim.is_null() {
+            return None;
+        }
+        let valid = claim.as_array().and_then(|ages| match ages.as_slice() {
+            [first, second] => Some(FactorVerificationAge {
+                first: factor_age(first)?,
+                second: factor_age(second)?,
+            }),
+            _ => None,
+        });
+        if valid.is_none() {
+            tracing::debug!(
+                claim = "fva",
+                "malformed session claim; reverification checks fail"
+            );
+        }
+        valid
+    }
+}
+
+fn factor_age(age: &Value) -> Option<f64> {
+    age.as_f64()
+        .filter(|age| age.is_finite() && (*age == -1.0 || *age >= 0.0))
+}
+
+/// A `fea` or `pla` claim that is not a string of `scope:name` entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MalformedClaim;
+
+/// One `scope:name` entry of a `fea` or `pla` claim, whatever its scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ScopedPart<'a> {
+    scope: &'a str,
+    name: &'a str,
+}
+
+impl ScopedPart<'_> {
+    fn entitlement(&self) -> Option<Entitlement> {
+        Some(Entitlement {
+            scope: EntitlementScope::from_claim(self.scope)?,
+            name: self.name.to_owned(),
+        })
+    }
+
+    fn is_org(&self) -> bool {
+        EntitlementScope::from_claim(self.scope).is_some_and(EntitlementScope::includes_org)
+    }
+}
+
+/// Clerk's `splitByScope`: comma-separated entries, each trimmed and split at its first colon.
+/// An entry without a colon makes the whole claim malformed (Clerk throws). Entries with an
+/// unknown scope are kept here; callers ignore them as Clerk does.
+fn split_by_scope(claim: &str) -> Result<Vec<ScopedPart<'_>>, MalformedClaim> {
+    if claim.is_empty() {
+        return Ok(Vec::new());
+    }
+    claim
+        .split(',')
+        .map(|part| {
+            let (scope, name) = part.trim().split_once(':').ok_or(MalformedClaim)?;
+            Ok(ScopedPart { scope, name })
+        })
+        .collect()
+}
+
+/// The entries of the `fea` or `pla` claim: none when absent or `null`, malformed when it is not
+/// a string or [`split_by_scope`] refuses it.
+fn scoped_parts<'a>(
+    payload: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<Vec<ScopedPart<'a>>, MalformedClaim> {
+    let parts = match payload.get(name) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(claim)) => split_by_scope(claim),
+        Some(_) => Err(MalformedClaim),
+    };
+    if parts.is_err() {
+        tracing::debug!(
+            claim = name,
+            "malformed session claim; checks against it fail"
+        );
+    }
+    parts
+}
+
+/// The v2 organization permissions (clerk-spec §1.6): each org feature's `fpm` mask selects
+/// from the `per` names, giving `org:<feature>:<permission>`.
+///
+/// Clerk's JS SDK lines masks up with the org-scoped features only; its Go and Python SDKs with
+/// the full `fea` list, skipping user-only entries. Clerk's own fixtures always carry one mask
+/// per `fea` entry, so when the counts match the full list is used, otherwise the org-scoped
+/// one (this reproduces every known fixture); a disagreement between the two is logged.
+fn decode_org_permissions(
+    org: &Map<String, Value>,
+    fea: &Result<Vec<ScopedPart<'_>>, MalformedClaim>,
+) -> Vec<String> {
+    let (Some(per), Some(fpm), Ok(features)) =
+        (non_empty_str(org, "per"), non_empty_str(org, "fpm"), fea)
+    else {
+        return Vec::new();
+    };
+    let permissions: Vec<&str> = per.split(',').map(str::trim).collect();
+    let masks: Vec<Option<Vec<bool>>> = fpm
+        .split(',')
+        .map(|mask| mask_bits(mask.trim(), permissions.len()))
+        .collect();
+    // Each org feature with its position in the full `fea` list.
+    let org_features: Vec<(usize, &str)> = features
+        .iter()
+        .enumerate()
+        .filter(|(_, part)| part.is_org())
+        .map(|(position, part)| (position, part.name))
+        .collect();
+
+    let by_org_position = grant(
+        org_features
+            .iter()
+            .enumerate()
+            .map(|(k, &(_, name))| (k, name)),
+        &masks,
+        &permissions,
+    );
+    let by_full_position = grant(org_features.iter().copied(), &masks, &permissions);
+    let use_full_list = masks.len() == features.len();
+    if by_org_position != by_full_position {
+        tracing::debug!(
+            fea_entries = features.len(),
+            fpm_entries = masks.len(),
+            aligned_with = if use_full_list {
+                "all fea entries"
+            } else {
+                "org fea entries"
+            },
+            "the JS and Go rules for lining up o.fpm with fea disagree on this token"
+        );
+    }
+    if use_full_list {
+        by_full_position
+    } else {
+        by_org_position
+    }
+}
+
+/// `org:<feature>:<permission>` for every set bit of the mask at each feature's index.
+fn grant<'a>(
+    features: impl Iterator<Item = (usize, &'a str)>,
+    masks: &[Option<Vec<bool>>],
+    permissions: &[&str],
+) -> Vec<String> {
+    features
+        .filter_map(|(index, feature)| Some((feature, masks.get(index)?.as_deref()?)))
+        .flat_map(|(feature, bits)| {
+            bits.iter()
+                .zip(permissions)
+                .filter(|(set, _)| **set)
+                .map(move |(_, permission)| format!("org:{feature}:{permission}"))
+        })
+        .collect()
+}
+
+/// The first `limit` bits (least significant first) of a decimal mask, exactly, however long;
+/// `None` unless it is all ASCII digits (no sign, no point, not empty).
+fn mask_bits(decimal: &str, limit: usize) -> Option<Vec<bool>> {
+    if decimal.is_empty() || !decimal.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match decimal.parse::<u128>() {
+        Ok(mask) => Some((0..limit.min(128)).map(|i| (mask >> i) & 1 == 1).collect()),
+        Err(_) => Some(long_division_bits(decimal, limit)),
+    }
+}
+
+/// The first `limit` bits of an all-digits decimal string, by repeated halving of the digits.
+fn long_division_bits(decimal: &str, limit: usize) -> Vec<bool> {
+    let mut digits: Vec<u8> = decimal
+        .bytes()
+        .map(|b| b - b'0')
+        .skip_while(|&d| d == 0)
+        .collect();
+    let mut bits = Vec::new();
+    while !digits.is_empty() && bits.len() < limit {
+        let mut remainder = 0;
+        for digit in &mut digits {
+            let value = remainder * 10 + *digit;
+            *digit = value / 2;
+            remainder = value % 2;
+        }
+        bits.push(remainder == 1);
+        let leading_zeros = digits.iter().take_while(|&&d| d == 0).count();
+        digits.drain(..leading_zeros);
+    }
+    bits
+}
+
+fn is_v2(payload: &Map<String, Value>) -> bool {
+    payload.get("v").and_then(Value::as_f64) == Some(2.0)
+}
+
+fn non_empty_str<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    object
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|value| !value.is_empty())
+}
+
+fn string_array(claim: Option<&Value>) -> Vec<String> {
+    claim
+        .and_then(Value::as_array)
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Claims from `extra` laid over a minimal verified payload.
+    fn claims(extra: Value) -> SessionClaims {
+        let mut payload = json!({
+            "sub": "user_123",
+            "sid": "sess_123",
+            "iss": "https://clerk.example.com",
+            "azp": "https://example.com",
+            "exp": 1_700_000_600,
+            "iat": 1_700_000_000,
+            "nbf": 1_699_999_990,
+        });
+        let (Value::Object(base), Value::Object(extra)) = (&mut payload, extra) else {
+            panic!("claims must be JSON objects");
+        };
+        base.extend(extra);
+        let Value::Object(payload) = payload else {
+            unreachable!()
+        };
+        SessionClaims::from_payload(payload)
+    }
+
+    /// A v2 token whose active organization has these `per` and `fpm`, with this `fea`.
+    fn v2_permissions(fea: &str, per: &str, fpm: &str) -> Vec<String> {
+        claims(json!({
+            "v": 2,
+            "fea": fea,
+            "o": { "id": "org_1", "rol": "admin", "per": per, "fpm": fpm },
+        }))
+        .org_permissions()
+        .to_vec()
+    }
+
+    /// `permission_0,...,permission_{count-1}`.
+    fn numbered_permissions(count: usize) -> String {
+        (0..count)
+            .map(|i| format!("permission_{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The permissions a single org feature gets from `mask` over `count` numbered permissions.
+    fn single_feature_permissions(mask: &str, count: usize) -> Vec<String> {
+        v2_permissions("o:feature", &numbered_permissions(count), mask)
+    }
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| (*v).to_owned()).collect()
+    }
+
+    fn sorted(mut values: Vec<String>) -> Vec<String> {
+        values.sort();
+        values
+    }
+
+    /// The fields of Clerk's auth object that must not depend on the token version.
+    fn auth_object(claims: &SessionClaims) -> impl PartialEq + std::fmt::Debug + '_ {
+        (
+            claims.user_id(),
+            claims.session_id(),
+            claims.actor().map(|actor| actor.raw()),
+            claims.session_status(),
+            claims.org_id(),
+            claims.org_role(),
+            claims.org_slug(),
+            claims.org_permissions(),
+            claims.factor_verification_age(),
+        )
+    }
+
+    #[test]
+    fn v1_and_v2_produce_the_same_normalised_claims() {
+        let v2 = claims(json!({
+            "v": 2,
+            "fea": "o:impersonation",
+            "o": { "id": "org_xxxxxxx", "rol": "admin", "slg": "org_test", "per": "read,manage", "fpm": "3" },
+        }));
+        let v1 = claims(json!({
+            "org_id": "org_xxxxxxx",
+            "org_role": "org:admin",
+            "org_slug": "org_test",
+            "org_permissions": ["org:impersonation:read", "org:impersonation:manage"],
+        }));
+        assert_eq!(auth_object(&v1), auth_object(&v2));
+        assert_eq!(v2.version(), 2);
+        assert_eq!(v1.version(), 1);
+    }
+
+    #[test]
+    fn v2_without_an_org_produces_nothing_org_related() {
+        let v2 = claims(json!({ "v": 2, "fea": "u:impersonation,u:memberships" }));
+        let v1 = claims(json!({}));
+        assert_eq!(auth_object(&v1), auth_object(&v2));
+        assert_eq!(v2.org_id(), None);
+        assert_eq!(v2.org_role(), None);
+        assert_eq!(v2.org_slug(), None);
+        assert!(v2.org_permissions().is_empty());
+    }
+
+    #[test]
+    fn v2_ignores_v1_org_claims() {
+        let v2 = claims(json!({ "v": 2, "org_id": "org_1", "org_role": "org:admin" }));
+        assert_eq!(v2.org_id(), None);
+        assert_eq!(v2.org_role(), None);
+    }
+
+    #[test]
+    fn v2_permissions_decode_worked_example() {
+        assert_eq!(
+            v2_permissions(
+                "o:repositories,uo:projects,u:gold",
+                "read,create,update,delete,revoke",
+                "7,21,0"
+            ),
+            strings(&[
+                "org:repositories:read",
+                "org:repositories:create",
+                "org:repositories:update",
+                "org:projects:read",
+                "org:projects:update",
+                "org:projects:revoke",
+            ])
+        );
+    }
+
+    #[test]
+    fn v2_permissions_from_fea_per_and_fpm() {
+        assert_eq!(
+            sorted(v2_permissions(
+                "o:impersonation,o:memberships",
+                "read,manage",
+                "1,3"
+            )),
+            sorted(strings(&[
+                "org:impersonation:read",
+                "org:memberships:read",
+                "org:memberships:manage",
+            ]))
+        );
+    }
+
+    #[test]
+    fn v2_permissions_case_1_user_feature_with_zero_mask() {
+        assert_eq!(
+            sorted(v2_permissions(
+                "ou:memberships,u:impersonation",
+                "read,manage",
+                "3,0"
+            )),
+            sorted(strings(&["org:memberships:read", "org:memberships:manage"]))
+        );
+    }
+
+    #[test]
+    fn v2_permissions_case_2_many_features() {
+        assert_eq!(
+            sorted(v2_permissions(
+                "o:billing,o:email,o:fraud,o:instance,o:staging_plans",
+                "manage,read",
+                "3,3,3,3,1"
+            )),
+            sorted(strings(&[
+                "org:billing:manage",
+                "org:billing:read",
+                "org:email:manage",
+                "org:email:read",
+                "org:fraud:manage",
+                "org:fraud:read",
+                "org:instance:manage",
+                "org:instance:read",
+                "org:staging_plans:manage",
+            ]))
+        );
+    }
+
+    #[test]
+    fn v2_permissions_case_3_sparse_masks() {
+        assert_eq!(
+            sorted(v2_permissions(
+                "o:repositories,o:projects",
+                "read,create,update,delete,revoke",
+                "7,21"
+            )),
+            sorted(strings(&[
+                "org:repositories:read",
+                "org:repositories:create",
+                "org:repositories:update",
+                "org:projects:read",
+                "org:projects:update",
+                "org:projects:revoke",
+            ]))
+        );
+    }
+
+    #[test]
+    fn v2_permissions_case_4_single_bits() {
+        assert_eq!(
+            sorted(v2_permissions(
+                "o:repositories,o:projects,o:webhooks,o:impersonation",
+                "read,manage",
+                "1,2,3,0"
+            )),
+            sorted(strings(&[
+                "org:repositories:read",
+                "org:projects:manage",
+                "org:webhooks:read",
+                "org:webhooks:manage",
+            ]))
+        );
+    }
+
+    #[test]
+    fn zero_masks_keep_alignment() {
+        assert_eq!(
+            sorted(v2_permissions(
+                "o:impersonation,o:memberships,o:feature3",
+                "read,manage",
+                "1,3,0"
+            )),
+            sorted(strings(&[
+                "org:impersonation:read",
+                "org:memberships:read",
+                "org:memberships:manage",
+            ]))
+        );
+    }
+
+    #[test]
+    fn org_and_user_scoped_features_both_grant_org_permissions() {
+        assert_eq!(
+            sorted(v2_permissions(
+                "uo:impersonation,o:memberships,uo:feature3",
+                "read,manage",
+                "1,3,1"
+            )),
+            sorted(strings(&[
+                "org:impersonation:read",
+                "org:memberships:read",
+                "org:memberships:manage",
+                "org:feature3:read",
+            ]))
+        );
+    }
+
+    #[test]
+    fn missing_or_empty_fpm_or_per_gives_no_permissions() {
+        let without = claims(json!({
+            "v": 2,
+            "fea": "u:impersonation,u:memberships,u:feature3",
+            "o": { "id": "org_id", "rol": "admin", "slg": "org_slug" },
+        }));
+        assert_eq!(without.org_permissions(), &[] as &[String]);
+        assert_eq!(without.org_id(), Some("org_id"));
+        assert!(v2_permissions("o:a", "", "1").is_empty());
+        assert!(v2_permissions("o:a", "read", "").is_empty());
+        let per_only =
+            claims(json!({ "v": 2, "fea": "o:a", "o": { "id": "org_1", "per": "read" } }));
+        assert!(per_only.org_permissions().is_empty());
+        let fpm_only = claims(json!({ "v": 2, "fea": "o:a", "o": { "id": "org_1", "fpm": "1" } }));
+        assert!(fpm_only.org_permissions().is_empty());
+    }
+
+    #[test]
+    fn v2_org_role_is_prefixed_with_org() {
+        let claims = claims(json!({
+            "v": 2,
+            "o": { "id": "org_id", "rol": "admin", "slg": "org_slug" },
+        }));
+        assert_eq!(claims.org_role(), Some("org:admin"));
+        assert_eq!(claims.org_slug(), Some("org_slug"));
+    }
+
+    #[test]
+    fn v2_empty_role_is_no_role() {
+        let claims = claims(json!({ "v": 2, "o": { "id": "org_id", "rol": "" } }));
+        assert_eq!(claims.org_role(), None);
+    }
+
+    #[test]
+    fn v1_org_role_is_unchanged() {
+        assert_eq!(
+            claims(json!({ "org_role": "admin" })).org_role(),
+            Some("admin")
+        );
+        assert_eq!(
+            claims(json!({ "org_role": "org:admin" })).org_role(),
+            Some("org:admin")
+        );
+    }
+
+    #[test]
+    fn masks_above_2_pow_53_are_preserved() {
+        // 2^53 + 1 and 2^53 + 3: a double would round both to 2^53.
+        assert_eq!(
+            single_feature_permissions("9007199254740993", 54),
+            strings(&["org:feature:permission_0", "org:feature:permission_53"])
+        );
+        assert_eq!(
+            single_feature_permissions("9007199254740995", 54),
+            strings(&[
+                "org:feature:permission_0",
+                "org:feature:permission_1",
+                "org:feature:permission_53",
+            ])
+        );
+        // 2^54 with 55 permissions grants the 55th.
+        assert_eq!(
+            single_feature_permissions("18014398509481984", 55),
+            strings(&["org:feature:permission_54"])
+        );
+    }
+
+    #[test]
+    fn mask_bits_beyond_permission_count_are_ignored() {
+        // 2^54 with 54 permissions: the only set bit has no permission (Go would drop the
+        // feature; Clerk's JS drops only the extra bits).
+        assert!(single_feature_permissions("18014398509481984", 54).is_empty());
+        // 7 = 0b111 with two permissions keeps the two it can name.
+        assert_eq!(
+            single_feature_permissions("7", 2),
+            strings(&["org:feature:permission_0", "org:feature:permission_1"])
+        );
+    }
+
+    #[test]
+    fn masks_up_to_2_pow_128_and_beyond_decode_exactly() {
+        // u128::MAX: all 128 permissions.
+        let all = single_feature_permissions("340282366920938463463374607431768211455", 128);
+        assert_eq!(all.len(), 128);
+        assert_eq!(all[127], "org:feature:permission_127");
+        // 2^127 + 1.
+        assert_eq!(
+            single_feature_permissions("170141183460469231731687303715884105729", 128),
+            strings(&["org:feature:permission_0", "org:feature:permission_127"])
+        );
+        // 2^128 + 2, past u128: decoded by long division.
+        assert_eq!(
+            single_feature_permissions("340282366920938463463374607431768211458", 129),
+            strings(&["org:feature:permission_1", "org:feature:permission_128"])
+        );
+        // 2^200.
+        assert_eq!(
+            single_feature_permissions(
+                "1606938044258990275541962092341162602522202993782792835301376",
+                201
+            ),
+            strings(&["org:feature:permission_200"])
+        );
+    }
+
+    #[test]
+    fn long_division_agrees_with_u128() {
+        for mask in [
+            0_u128,
+            1,
+            2,
+            3,
+            21,
+            1 << 53,
+            (1 << 53) + 1,
+            u128::MAX - 1,
+            u128::MAX,
+        ] {
+            let expected: Vec<bool> = (0..128).map(|i| (mask >> i) & 1 == 1).collect();
+            let mut bits = long_division_bits(&mask.to_string(), 128);
+            bits.resize(128, false);
+            assert_eq!(bits, expected, "mask {mask}");
+        }
+        assert_eq!(long_division_bits("0006", 8), [false, true, true]);
+        assert_eq!(long_division_bits("0", 8), [] as [bool; 0]);
+        assert_eq!(long_division_bits("255", 3), [true, true, true]);
+    }
+
+    #[test]
+    fn masks_stay_aligned_after_a_feature_without_permissions() {
+        assert_eq!(
+            v2_permissions(
+                "o:repositories,o:impersonation,o:billing",
+                "manage,read,update",
+                "6,0,3"
+            ),
+            strings(&[
+                "org:repositories:read",
+                "org:repositories:update",
+                "org:billing:manage",
+                "org:billing:read",
+            ])
+        );
+    }
+
+    #[test]
+    fn safe_masks_1_3_7_21_decode_to_their_bits() {
+        for (mask, indexes) in [
+            ("1", &[0][..]),
+            ("3", &[0, 1]),
+            ("7", &[0, 1, 2]),
+            ("21", &[0, 2, 4]),
+        ] {
+            let expected: Vec<String> = indexes
+                .iter()
+                .map(|i| format!("org:feature:permission_{i}"))
+                .collect();
+            assert_eq!(
+                single_feature_permissions(mask, 54),
+                expected,
+                "mask {mask}"
+            );
+        }
+    }
+
+    #[test]
+    fn masks_with_leading_zeros_and_spaces_are_decimal() {
+        assert_eq!(
+            single_feature_permissions(" 007 ", 54),
+            strings(&[
+                "org:feature:permission_0",
+                "org:feature:permission_1",
+                "org:feature:permission_2",
+            ])
+        );
+    }
+
+    #[test]
+    fn malformed_masks_fail_closed() {
+        // The last one is an Arabic-Indic digit one: only ASCII digits count.
+        for mask in ["1invalid", "-1", "1.5", "+1", "0x1", "1e3", "\u{661}"] {
+            assert!(
+                single_feature_permissions(mask, 54).is_empty(),
+                "mask {mask:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_malformed_mask_grants_nothing_to_its_feature_only() {
+        assert_eq!(
+            v2_permissions("o:a,o:b,o:c", "read,manage", "1,bad,3"),
+            strings(&["org:a:read", "org:c:read", "org:c:manage"])
+        );
+        assert_eq!(
+            v2_permissions("o:a,o:b", "read", "1,"),
+            strings(&["org:a:read"])
+        );
+    }
+
+    #[test]
+    fn fpm_lines_up_with_all_fea_entries_when_the_counts_match() {
+        // Clerk's JS would give nothing here; its Go and Python SDKs give these, and so does
+        // the safe rule, since there is one mask per fea entry.
+        assert_eq!(
+            v2_permissions("u:x,o:y", "read,manage", "0,3"),
+            strings(&["org:y:read", "org:y:manage"])
+        );
+    }
+
+    #[test]
+    fn fpm_lines_up_with_org_features_when_the_counts_differ() {
+        assert_eq!(
+            v2_permissions("u:x,o:y", "read,manage", "3"),
+            strings(&["org:y:read", "org:y:manage"])
+        );
+        // The authObjects.test.ts billing fixture: four fea entries, two masks.
+        assert_eq!(
+            v2_permissions(
+                "o:reservations,u:dashboard,uo:support-chat,o:impersonation",
+                "read,manage",
+                "2,3"
+            ),
+            strings(&[
+                "org:reservations:manage",
+                "org:support-chat:read",
+                "org:support-chat:manage",
+            ])
+        );
+    }
+
+    #[test]
+    fn unknown_fea_scopes_count_as_entries_but_grant_nothing() {
+        assert_eq!(
+            v2_permissions("x:a,o:b", "read", "1,1"),
+            strings(&["org:b:read"])
+        );
+    }
+
+    #[test]
+    fn fea_entry_without_colon_gives_no_org_permissions() {
+        let claims = claims(json!({
+            "v": 2,
+            "fea": "o:a,broken",
+            "o": { "id": "org_1", "rol": "admin", "per": "read", "fpm": "1,1" },
+        }));
+        assert!(claims.org_permissions().is_empty());
+        assert!(claims.features().is_empty());
+        assert_eq!(claims.feature_entitlements(), Err(MalformedClaim));
+        assert_eq!(claims.org_id(), Some("org_1"));
+        assert_eq!(claims.org_role(), Some("org:admin"));
+    }
+
+    #[test]
+    fn non_string_claim_values_read_as_absent_without_panicking() {
+        let v2 = claims(json!({
+            "v": 2,
+            "fea": { "o": "a" },
+            "pla": 7,
+            "sts": 1,
+            "o": { "id": 5, "slg": [], "rol": 123, "per": 3, "fpm": 1 },
+        }));
+        assert_eq!(v2.org_id(), None);
+        assert_eq!(v2.org_slug(), None);
+        assert_eq!(v2.org_role(), None);
+        assert!(v2.org_permissions().is_empty());
+        assert_eq!(v2.feature_entitlements(), Err(MalformedClaim));
+        assert_eq!(v2.plan_entitlements(), Err(MalformedClaim));
+        assert_eq!(v2.session_status(), None);
+
+        let v1 = claims(json!({ "org_id": 1, "org_role": 123, "org_permissions": { "a": 1 } }));
+        assert_eq!(v1.org_id(), None);
+        assert_eq!(v1.org_role(), None);
+        assert!(v1.org_permissions().is_empty());
+
+        let mixed = claims(json!({ "org_permissions": ["org:a:read", 1, null, "org:b:read"] }));
+        assert_eq!(
+            mixed.org_permissions(),
+            strings(&["org:a:read", "org:b:read"])
+        );
+
+        let not_an_object = claims(json!({ "v": 2, "o": "org_1" }));
+        assert_eq!(not_an_object.org_id(), None);
+    }
+
+    #[test]
+    fn split_by_scope_splits_by_scope() {
+        let parts = split_by_scope("o:reservations,u:dashboard").unwrap();
+        assert_eq!(
+            parts,
+            [
+                ScopedPart {
+                    scope: "o",
+                    name: "reservations"
+                },
+                ScopedPart {
+                    scope: "u",
+                    name: "dashboard"
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn split_by_scope_gives_both_lists_for_multiple_scopes() {
+        let claims =
+            claims(json!({ "fea": "o:reservations,u:dashboard,ou:support-chat,uo:billing" }));
+        let org: Vec<&str> = claims
+            .features()
+            .iter()
+            .filter(|e| e.scope().includes_org())
+            .map(Entitlement::name)
+            .collect();
+        let user: Vec<&str> = claims
+            .features()
+            .iter()
+            .filter(|e| e.scope().includes_user())
+            .map(Entitlement::name)
+            .collect();
+        assert_eq!(org, ["reservations", "support-chat", "billing"]);
+        assert_eq!(user, ["dashboard", "support-chat", "billing"]);
+    }
+
+    #[test]
+    fn split_by_scope_refuses_an_entry_without_a_colon() {
+        assert_eq!(
+            split_by_scope("reservations,dashboard"),
+            Err(MalformedClaim)
+        );
+        assert_eq!(split_by_scope("o:a,"), Err(MalformedClaim));
+        assert_eq!(split_by_scope(" "), Err(MalformedClaim));
+    }
+
+    #[test]
+    fn split_by_scope_of_an_empty_claim_is_empty() {
+        assert_eq!(split_by_scope(""), Ok(Vec::new()));
+        assert!(claims(json!({ "fea": "" })).features().is_empty());
+        assert_eq!(
+            claims(json!({ "fea": null })).feature_entitlements(),
+            Ok(&[][..])
+        );
+    }
+
+    #[test]
+    fn split_by_scope_trims_entries_and_splits_at_the_first_colon() {
+        assert_eq!(
+            split_by_scope(" o:a , u:b:c ").unwrap(),
+            [
+                ScopedPart {
+                    scope: "o",
+                    name: "a"
+                },
+                ScopedPart {
+                    scope: "u",
+                    name: "b:c"
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn entitlements_with_unknown_scopes_are_ignored() {
+        let claims = claims(json!({ "pla": "x:gold,u:free,o:pro" }));
+        assert_eq!(
+            claims.plans(),
+            [
+                Entitlement {
+                    scope: EntitlementScope::User,
+                    name: "free".to_owned()
+                },
+                Entitlement {
+                    scope: EntitlementScope::Org,
+                    name: "pro".to_owned()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn registered_claims_are_read() {
+        let claims = claims(json!({ "jti": "abc" }));
+        assert_eq!(claims.user_id(), "user_123");
+        assert_eq!(claims.session_id(), "sess_123");
+        assert_eq!(claims.issuer(), Some("https://clerk.example.com"));
+        assert_eq!(claims.authorized_party(), Some("https://example.com"));
+        assert_eq!(claims.expires_at(), 1_700_000_600);
+        assert_eq!(claims.issued_at(), Some(1_700_000_000));
+        assert_eq!(claims.not_before(), Some(1_699_999_990));
+        assert_eq!(claims.token_id(), Some("abc"));
+    }
+
+    #[test]
+    fn optional_registered_claims_may_be_absent() {
+        let mut payload = Map::new();
+        payload.insert("sub".to_owned(), json!("user_1"));
+        payload.insert("sid".to_owned(), json!("sess_1"));
+        payload.insert("exp".to_owned(), json!(10));
+        let claims = SessionClaims::from_payload(payload);
+        assert_eq!(claims.issuer(), None);
+        assert_eq!(claims.authorized_party(), None);
+        assert_eq!(claims.issued_at(), None);
+        assert_eq!(claims.not_before(), None);
+        assert_eq!(claims.token_id(), None);
+        assert!(claims.actor().is_none());
+        assert_eq!(claims.factor_verification_age(), None);
+    }
+
+    #[test]
+    fn times_saturate_to_i64_seconds() {
+        assert_eq!(claims(json!({ "exp": u64::MAX })).expires_at(), i64::MAX);
+        assert_eq!(claims(json!({ "exp": 1e300 })).expires_at(), i64::MAX);
+        assert_eq!(claims(json!({ "exp": -1e300 })).expires_at(), i64::MIN);
+        assert_eq!(
+            claims(json!({ "exp": 1_700_000_000.9 })).expires_at(),
+            1_700_000_000
+        );
+        assert_eq!(claims(json!({ "iat": "1700000000" })).issued_at(), None);
+    }
+
+    #[test]
+    fn version_is_2_only_for_the_number_2() {
+        assert_eq!(claims(json!({ "v": 2 })).version(), 2);
+        assert_eq!(claims(json!({ "v": 2.0 })).version(), 2);
+        assert_eq!(claims(json!({ "v": "2" })).version(), 1);
+        assert_eq!(claims(json!({ "v": 3 })).version(), 1);
+        assert_eq!(claims(json!({})).version(), 1);
+    }
+
+    #[test]
+    fn v_other_than_2_reads_v1_org_claims() {
+        let claims = claims(json!({ "v": 3, "org_id": "org_1", "o": { "id": "org_2" } }));
+        assert_eq!(claims.org_id(), Some("org_1"));
+    }
+
+    #[test]
+    fn session_status_is_read() {
+        let pending = claims(json!({ "sts": "pending" }));
+        assert_eq!(pending.session_status(), Some(&SessionStatus::Pending));
+        assert!(pending.is_pending());
+        let active = claims(json!({ "sts": "active" }));
+        assert_eq!(active.session_status(), Some(&SessionStatus::Active));
+        assert!(!active.is_pending());
+        let other = claims(json!({ "sts": "frozen" }));
+        assert_eq!(
+            other.session_status(),
+            Some(&SessionStatus::Other("frozen".to_owned()))
+        );
+        assert_eq!(
+            other.session_status().map(SessionStatus::as_str),
+            Some("frozen")
+        );
+        assert_eq!(claims(json!({})).session_status(), None);
+        assert!(!claims(json!({})).is_pending());
+    }
+
+    #[test]
+    fn actor_is_a_typed_view_of_act() {
+        let claims = claims(json!({
+            "act": { "sub": "user_admin", "iss": "https://dashboard.clerk.com", "sid": "sess_admin", "type": "agent", "extra": 1 },
+        }));
+        let actor = claims.actor().unwrap();
+        assert_eq!(actor.subject(), Some("user_admin"));
+        assert_eq!(actor.issuer(), Some("https://dashboard.clerk.com"));
+        assert_eq!(actor.session_id(), Some("sess_admin"));
+        assert_eq!(actor.kind(), Some("agent"));
+        assert_eq!(actor.raw()["extra"], 1);
+    }
+
+    #[test]
+    fn a_malformed_actor_is_still_an_actor() {
+        let malformed = claims(json!({ "act": "actor" }));
+        let actor = malformed.actor().unwrap();
+        assert_eq!(actor.subject(), None);
+        assert_eq!(actor.raw(), "actor");
+        assert!(claims(json!({ "act": null })).actor().is_none());
+    }
+
+    #[test]
+    fn factor_verification_age_is_read() {
+        let fva = claims(json!({ "fva": [3, -1] }))
+            .factor_verification_age()
+            .unwrap();
+        assert_eq!(fva.first_factor_minutes(), Some(3.0));
+        assert_eq!(fva.second_factor_minutes(), None);
+        let fva = claims(json!({ "fva": [0.5, 0] }))
+            .factor_verification_age()
+            .unwrap();
+        assert_eq!(fva.first_factor_minutes(), Some(0.5));
+        assert_eq!(fva.second_factor_minutes(), Some(0.0));
+    }
+
+    #[test]
+    fn malformed_factor_verification_age_reads_as_absent() {
+        for fva in [
+            json!(null),
+            json!(["0", "0"]),
+            json!([1]),
+            json!([1, 2, 3]),
+            json!([-0.5, 0]),
+            json!([0, -2]),
+            json!("1,2"),
+            json!({ "0": 1, "1": 2 }),
+        ] {
+            assert_eq!(
+                claims(json!({ "fva": fva })).factor_verification_age(),
+                None,
+                "{fva}"
+            );
+        }
+    }
+
+    #[test]
+    fn custom_claims_are_kept() {
+        let claims = claims(json!({ "email": "ada@example.com", "meta": { "tier": 2 } }));
+        assert_eq!(claims.claim("email"), Some(&json!("ada@example.com")));
+        assert_eq!(
+            claims.claim("meta").and_then(|m| m.get("tier")),
+            Some(&json!(2))
+        );
+        assert_eq!(claims.claim("missing"), None);
+        assert_eq!(claims.claims()["sub"], "user_123");
+        assert_eq!(claims.claims().len(), 9);
+    }
+}

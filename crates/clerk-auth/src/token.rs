@@ -1,0 +1,508 @@
+//! Decoding a compact JWS strictly, and the header rules of a Clerk session token.
+//!
+//! This module knows the *shape* of a token: three base64url segments, a JSON header and a
+//! JSON payload. It is deliberately stricter than Clerk's SDK (security.md §5): padding, the
+//! standard alphabet, whitespace and non-canonical trailing bits are refused; duplicate JSON
+//! member names are refused (a first-wins parser and a last-wins parser must never see two
+//! different tokens); nesting depth and total size are bounded.
+//!
+//! Claims (time, issuer, parties) are checked by [`crate::verifier`], after the signature.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use std::fmt;
+
+use crate::error::{Reason, Rejection};
+
+/// The largest token accepted, in bytes. Clerk's session tokens are about 1 KiB and browsers
+/// cap a cookie at 4 KiB; anything longer is refused before any decoding work.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The deepest JSON nesting accepted in a header or payload (objects and arrays).
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// The longest `kid` accepted, in bytes.
+pub const MAX_KID_LEN: usize = 256;
+
+/// The `cat` header value of Clerk's machine-to-machine tokens.
+pub const CATEGORY_M2M: &str = "cl_B7d4PD333AAA";
+/// The `cat` header value of Clerk's JWT-template tokens.
+pub const CATEGORY_JWT_TEMPLATE: &str = "cl_B7d4PD222AAA";
+
+/// The JOSE header fields this library reads. Others are ignored, and in particular `jwk`,
+/// `jku`, `x5u` and `x5c` are never used: keys come only from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// `alg`, when it is a string.
+    pub alg: Option<String>,
+    /// `kid`, when present (always a string of at most [`MAX_KID_LEN`] bytes).
+    pub kid: Option<String>,
+    /// Clerk's token category, `cat`, when it is a string.
+    pub cat: Option<String>,
+}
+
+/// A token split into its parts, with header and payload parsed; the signature is not checked.
+#[derive(Debug)]
+pub struct Decoded<'a> {
+    /// The parsed header.
+    pub header: Header,
+    /// The parsed payload (the claims).
+    pub payload: Map<String, Value>,
+    /// The bytes the signature covers: `b64(header) "." b64(payload)`.
+    pub signing_input: &'a [u8],
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+}
+
+const INVALID_FORM: Rejection = Rejection::new(
+    Reason::TokenInvalid,
+    "Invalid JWT form. A JWT consists of three parts separated by dots.",
+);
+
+/// Splits, decodes and parses a compact JWS, then applies the header rules of a session token:
+/// `typ` absent or `JWT`, no `crit`, `alg` exactly `RS256`, not an M2M token.
+///
+/// The order of refusals follows Clerk (form, category, type, algorithm), except that a
+/// token over [`MAX_TOKEN_LEN`] is refused first.
+pub fn decode(token: &str) -> Result<Decoded<'_>, Rejection> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Rejection::with_message(
+            Reason::TokenInvalid,
+            format!("The token is longer than the {MAX_TOKEN_LEN} bytes allowed."),
+        ));
+    }
+    let bytes = token.as_bytes();
+    let mut dots = dot_positions(bytes);
+    let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
+        return Err(INVALID_FORM);
+    };
+    let (h64, p64, s64) = (
+        &bytes[..first],
+        &bytes[first + 1..second],
+        &bytes[second + 1..],
+    );
+    if h64.is_empty() || p64.is_empty() {
+        return Err(INVALID_FORM);
+    }
+
+    let header_json = b64(h64, "header")?;
+    let payload_json = b64(p64, "payload")?;
+    let signature = b64(s64, "signature")?;
+    let header = parse_object(&header_json, "header")?;
+    let payload = parse_object(&payload_json, "payload")?;
+    let header = check_header(header)?;
+
+    Ok(Decoded {
+        header,
+        payload,
+        signing_input: &bytes[..second],
+        signature,
+    })
+}
+
+fn dot_positions(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &b)| (b == b'.').then_some(i))
+}
+
+fn b64(segment: &[u8], what: &str) -> Result<Vec<u8>, Rejection> {
+    URL_SAFE_NO_PAD.decode(segment).map_err(|_| {
+        Rejection::with_message(
+            Reason::TokenInvalid,
+            format!(
+                "Invalid JWT: the {what} could not be decoded (it must be base64url without padding)."
+            ),
+        )
+    })
+}
+
+/// Parses one JSON object strictly: duplicate member names and nesting deeper than
+/// [`MAX_JSON_DEPTH`] are errors, as are trailing data, a BOM and invalid UTF-8.
+pub fn parse_object(json: &[u8], what: &str) -> Result<Map<String, Value>, Rejection> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let parsed = StrictObject.deserialize(&mut de).and_then(|map| {
+        de.end()?;
+        Ok(map)
+    });
+    parsed.map_err(|err| {
+        // serde_json errors name positions and categories, never echo the input.
+        Rejection::with_message(
+            Reason::TokenInvalid,
+            format!("Invalid JWT: the {what} could not be decoded as a JSON object ({err})."),
+        )
+    })
+}
+
+fn check_header(mut header: Map<String, Value>) -> Result<Header, Rejection> {
+    let cat = match header.remove("cat") {
+        Some(Value::String(cat)) => Some(cat),
+        _ => None,
+    };
+    if cat.as_deref() == Some(CATEGORY_M2M) {
+        return Err(Rejection::new(
+            Reason::TokenInvalid,
+            "Invalid session token category: this is a machine-to-machine token.",
+        ));
+    }
+    match header.get("typ") {
+        None => {}
+        Some(Value::String(typ)) if typ == "JWT" => {}
+        Some(_) => {
+            return Err(Rejection::new(
+                Reason::TokenInvalid,
+                "Invalid JWT type. Expected \"JWT\".",
+            ))
+        }
+    }
+    if header.contains_key("crit") {
+        return Err(Rejection::new(
+            Reason::TokenInvalid,
+            "Invalid JWT: the header has a \"crit\" parameter, and no extension is understood.",
+        ));
+    }
+    let alg = match header.remove("alg") {
+        Some(Value::String(alg)) => Some(alg),
+        _ => None,
+    };
+    if alg.as_deref() != Some("RS256") {
+        return Err(Rejection::new(
+            Reason::TokenInvalidAlgorithm,
+            "Invalid JWT algorithm. Only RS256 is supported.",
+        ));
+    }
+    let kid = match header.remove("kid") {
+        None => None,
+        Some(Value::String(kid)) if kid.len() <= MAX_KID_LEN => Some(kid),
+        Some(_) => {
+            return Err(Rejection::new(
+                Reason::TokenInvalid,
+                "Invalid JWT: \"kid\" must be a string of at most 256 bytes.",
+            ))
+        }
+    };
+    Ok(Header { alg, kid, cat })
+}
+
+/// Deserialises a JSON object, refusing duplicate member names.
+struct StrictObject;
+
+impl<'de> DeserializeSeed<'de> for StrictObject {
+    type Value = Map<String, Value>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(ObjectVisitor {
+            depth: MAX_JSON_DEPTH,
+        })
+    }
+}
+
+struct ObjectVisitor {
+    depth: usize,
+}
+
+impl<'de> Visitor<'de> for ObjectVisitor {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        if self.depth == 0 {
+            return Err(de::Error::custom("JSON nested too deeply"));
+        }
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if map.contains_key(&key) {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            let value = access.next_value_seed(StrictValue {
+                depth: self.depth - 1,
+            })?;
+            map.insert(key, value);
+        }
+        Ok(map)
+    }
+}
+
+/// Any JSON value, with the same rules as [`StrictObject`] applied to nested objects.
+struct StrictValue {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number out of range"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        if self.depth == 0 {
+            return Err(de::Error::custom("JSON nested too deeply"));
+        }
+        let mut items = Vec::new();
+        while let Some(item) = access.next_element_seed(StrictValue {
+            depth: self.depth - 1,
+        })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Value, A::Error> {
+        ObjectVisitor { depth: self.depth }
+            .visit_map(access)
+            .map(Value::Object)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.{}", enc(header), enc(payload), enc("sig"))
+    }
+
+    const H: &str = r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#;
+
+    fn reason(t: &str) -> Reason {
+        decode(t).expect_err("must be refused").reason()
+    }
+
+    #[test]
+    fn decodes_a_valid_jwt() {
+        let t = token(H, r#"{"sub":"user_1","exp":1}"#);
+        let d = decode(&t).expect("valid");
+        assert_eq!(d.header.kid.as_deref(), Some("k1"));
+        assert_eq!(d.header.alg.as_deref(), Some("RS256"));
+        assert_eq!(d.payload["sub"], "user_1");
+        assert_eq!(d.signature, b"sig");
+        assert_eq!(
+            d.signing_input,
+            t.rsplit_once('.').expect("dot").0.as_bytes()
+        );
+    }
+
+    #[test]
+    fn empty_string_and_garbage_are_invalid() {
+        for t in [
+            "",
+            "abc",
+            "a.b",
+            "a.b.c.d",
+            "..",
+            ".x.y",
+            "x..y",
+            "Zm9v.Zm9v.Zm9v",
+        ] {
+            assert_eq!(reason(t), Reason::TokenInvalid, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn segments_that_are_not_base64url_are_invalid() {
+        let good = token(H, r#"{"sub":"u"}"#);
+        let parts: Vec<&str> = good.split('.').collect();
+        let cases = [
+            format!("{}=.{}.{}", parts[0], parts[1], parts[2]),
+            format!("{}.{}.{}==", parts[0], parts[1], enc("sig0")),
+            format!("{} .{}.{}", parts[0], parts[1], parts[2]),
+            format!("{}.{}.{}", parts[0].replace('e', "+"), parts[1], parts[2]),
+            format!("{}.{}.a/b", parts[0], parts[1]),
+            // "Zm9v" + "Zh" has non-zero unused bits in a canonical decoder ("Zg" is canonical).
+            format!("{}.{}.Zh", parts[0], parts[1]),
+        ];
+        for t in cases {
+            assert_eq!(reason(&t), Reason::TokenInvalid, "{t}");
+        }
+    }
+
+    #[test]
+    fn segments_that_are_not_json_objects_are_invalid() {
+        for payload in [
+            "not json",
+            "[1,2]",
+            "\"s\"",
+            "1",
+            "null",
+            "{\"a\":1} x",
+            "\u{feff}{}",
+        ] {
+            assert_eq!(
+                reason(&token(H, payload)),
+                Reason::TokenInvalid,
+                "{payload}"
+            );
+        }
+        assert_eq!(reason(&token("[]", "{}")), Reason::TokenInvalid);
+    }
+
+    #[test]
+    fn duplicate_member_names_are_invalid_at_any_depth() {
+        assert_eq!(
+            reason(&token(H, r#"{"exp":1,"exp":9999999999}"#)),
+            Reason::TokenInvalid
+        );
+        assert_eq!(
+            reason(&token(H, r#"{"o":{"id":"a","id":"b"}}"#)),
+            Reason::TokenInvalid
+        );
+        assert_eq!(
+            reason(&token(
+                r#"{"alg":"none","alg":"RS256","kid":"k"}"#,
+                r#"{"sub":"u"}"#
+            )),
+            Reason::TokenInvalid
+        );
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep_ok = "[".repeat(MAX_JSON_DEPTH - 1) + &"]".repeat(MAX_JSON_DEPTH - 1);
+        assert!(decode(&token(H, &format!("{{\"a\":{deep_ok}}}"))).is_ok());
+        let deep = "[".repeat(MAX_JSON_DEPTH) + &"]".repeat(MAX_JSON_DEPTH);
+        assert_eq!(
+            reason(&token(H, &format!("{{\"a\":{deep}}}"))),
+            Reason::TokenInvalid
+        );
+        let very_deep = "[".repeat(5000) + &"]".repeat(5000);
+        assert_eq!(
+            reason(&token(H, &format!("{{\"a\":{very_deep}}}"))),
+            Reason::TokenInvalid
+        );
+    }
+
+    #[test]
+    fn oversized_tokens_are_invalid_before_decoding() {
+        let t = "a".repeat(MAX_TOKEN_LEN + 1);
+        let r = decode(&t).expect_err("too long");
+        assert_eq!(r.reason(), Reason::TokenInvalid);
+        assert!(r.message().contains("longer"));
+    }
+
+    #[test]
+    fn legal_json_variants_are_accepted() {
+        let t = token(
+            "{ \"alg\" : \"RS256\" ,\n \"kid\":\"k\\u0031\", \"extra\": [1, {\"x\": null}] }",
+            "{\"sub\":\"user\\/1\",\"unknown\":{\"nested\":true}}",
+        );
+        let d = decode(&t).expect("valid");
+        assert_eq!(d.header.kid.as_deref(), Some("k1"));
+        assert_eq!(d.payload["sub"], "user/1");
+    }
+
+    #[test]
+    fn typ_must_be_absent_or_jwt() {
+        let no_typ = token(r#"{"alg":"RS256"}"#, "{}");
+        assert!(decode(&no_typ).is_ok());
+        for typ in [r#""at+jwt""#, r#""jwt""#, "null", "1", r#"["JWT"]"#] {
+            let t = token(&format!(r#"{{"alg":"RS256","typ":{typ}}}"#), "{}");
+            assert_eq!(reason(&t), Reason::TokenInvalid, "{typ}");
+        }
+    }
+
+    #[test]
+    fn only_rs256_is_accepted() {
+        for alg in [
+            r#""none""#,
+            r#""None""#,
+            r#""HS256""#,
+            r#""RS384""#,
+            r#""RS512""#,
+            r#""PS256""#,
+            r#""ES256""#,
+            r#""rs256""#,
+            r#""RS256 ""#,
+            r#"["RS256"]"#,
+            "null",
+        ] {
+            let t = token(&format!(r#"{{"alg":{alg}}}"#), "{}");
+            assert_eq!(reason(&t), Reason::TokenInvalidAlgorithm, "{alg}");
+        }
+        assert_eq!(reason(&token("{}", "{}")), Reason::TokenInvalidAlgorithm);
+    }
+
+    #[test]
+    fn crit_header_is_refused() {
+        let t = token(r#"{"alg":"RS256","crit":["b64"],"b64":false}"#, "{}");
+        assert_eq!(reason(&t), Reason::TokenInvalid);
+    }
+
+    #[test]
+    fn m2m_category_is_refused_before_anything_else_in_the_header() {
+        let t = token(&format!(r#"{{"alg":"none","cat":"{CATEGORY_M2M}"}}"#), "{}");
+        let r = decode(&t).expect_err("m2m");
+        assert_eq!(r.reason(), Reason::TokenInvalid);
+        assert!(r.message().contains("category"));
+    }
+
+    #[test]
+    fn kid_must_be_a_bounded_string() {
+        for kid in [
+            "1".to_owned(),
+            "null".to_owned(),
+            format!("\"{}\"", "k".repeat(MAX_KID_LEN + 1)),
+        ] {
+            let t = token(&format!(r#"{{"alg":"RS256","kid":{kid}}}"#), "{}");
+            assert_eq!(reason(&t), Reason::TokenInvalid, "{kid}");
+        }
+    }
+
+    #[test]
+    fn key_carrying_headers_are_ignored_not_used() {
+        let t = token(
+            r#"{"alg":"RS256","kid":"k","jwk":{"kty":"RSA","n":"AQAB","e":"AQAB"},"jku":"https://evil.example/jwks","x5u":"https://evil.example/x","x5c":["AAAA"]}"#,
+            "{}",
+        );
+        let d = decode(&t).expect("decodes");
+        assert_eq!(d.header.kid.as_deref(), Some("k"));
+    }
+}
