@@ -1,0 +1,48 @@
+//! A local Clerk for tests and development.
+//!
+//! An independent implementation of the parts of Clerk a token verifier talks to, used to test
+//! `clerk-auth` (which it does not depend on) and to develop against without a Clerk account:
+//!
+//! - [`SigningKey`]: real RSA key pairs with Clerk-like kids, their JWK and SPKI PEM forms.
+//! - [`TokenBuilder`]: session tokens in Clerk's shapes (claims v1 and v2, organizations,
+//!   actor, pending sessions, custom claims), every header field and claim overridable.
+//! - [`Compact`]: raw JSON text in, any malformed token out (bad signatures, padding, the wrong
+//!   alphabet, 2 or 4 segments, ...).
+//! - [`Emulator`]: an instance (issuer, secret and publishable keys, key rotation), served over
+//!   HTTP by [`EmulatorServer`] with request counters and switchable [`Fault`]s.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use clerk_emulator::{Emulator, Fault, Organization, SigningKey};
+//!
+//! let server = Emulator::with_key(SigningKey::generate(2048)).serve("127.0.0.1:0").await?;
+//! // A verifier configured with `server.jwks_url()` expects `iss` = `server.issuer()`.
+//! let token = server
+//!     .session_token()
+//!     .user("user_2abc")
+//!     .organization(Organization::new("org_1").role("org:admin").permission("org:posts:read"))
+//!     .sign();
+//! assert_eq!(server.jwks_requests(), 0);
+//! server.set_fault(Fault::Status(500));
+//! # let _ = token;
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod compact;
+mod emulator;
+pub mod ids;
+mod key;
+mod server;
+mod token;
+
+pub use compact::Compact;
+pub use emulator::Emulator;
+pub use key::{Algorithm, KeyError, SigningKey, DEFAULT_KEY_BITS, MIN_KEY_BITS};
+pub use server::{EmulatorServer, Endpoint, Fault, BACKEND_JWKS_PATH, WELL_KNOWN_JWKS_PATH};
+pub use token::{
+    unix_now, ClaimsVersion, Organization, TokenBuilder, CAT_IGNORE, CAT_JWT_TEMPLATE, CAT_M2M,
+    CAT_SESSION, DEFAULT_AZP, DEFAULT_ISSUER, DEFAULT_LIFETIME_SECS, DEFAULT_NBF_LEEWAY_SECS,
+};
