@@ -53,6 +53,31 @@ pub struct Check {
 }
 
 impl Check {
+    /// The roles this check requires.
+    pub fn roles(&self) -> &[Cow<'static, str>] {
+        &self.roles
+    }
+
+    /// The permissions this check requires.
+    pub fn permissions(&self) -> &[Cow<'static, str>] {
+        &self.permissions
+    }
+
+    /// The features this check requires.
+    pub fn features(&self) -> &[Cow<'static, str>] {
+        &self.features
+    }
+
+    /// The plans this check requires.
+    pub fn plans(&self) -> &[Cow<'static, str>] {
+        &self.plans
+    }
+
+    /// The reverification requirements of this check.
+    pub fn reverifications(&self) -> &[Reverification] {
+        &self.reverifications
+    }
+
     /// Requires this role in the active organization, e.g. `org:admin`.
     ///
     /// Roles compare without regard to their `org:` prefix: `admin` and `org:admin` are the

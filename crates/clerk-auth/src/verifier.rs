@@ -225,11 +225,7 @@ impl Verifier {
     ) -> Result<Arc<SessionClaims>, Rejection> {
         match self.find_token(headers) {
             Some(found) => self.verify(&found.token).await,
-            None => Err(Rejection::new(
-                Reason::SessionTokenMissing,
-                "No session token: send it as \"Authorization: Bearer <token>\" or in the \
-                 __session cookie.",
-            )),
+            None => Err(crate::error::SESSION_TOKEN_MISSING),
         }
     }
 

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod extract;
+pub mod guard;
+pub mod layer;
+#[cfg(feature = "openapi")]
+pub mod openapi;
+pub mod rejection;
+
+pub use extract::ClerkAuth;
+pub use guard::{
+    Lax, Moderate, RequireFeature, RequirePermission, RequirePlan, RequireReverification,
+    RequireRole, Strict, StrictMfa,
+};
+pub use layer::{ClerkLayer, RequireAuthLayer};
+pub use rejection::{AuthError, AuthObserver, ClerkRejection, Forbidden};
+
+pub use clerk_auth::{Check, Reverification, SessionClaims, Verifier};
