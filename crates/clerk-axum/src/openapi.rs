@@ -7,8 +7,10 @@
 //! #[utoipa::path(get, path = "/me", security(("clerk" = [])), responses((status = 200)))]
 //! async fn me() {}
 //!
+//! use clerk_axum::openapi::ClerkSecurity;
+//!
 //! #[derive(OpenApi)]
-//! #[openapi(paths(me), modifiers(&clerk_axum::openapi::ClerkSecurity))]
+//! #[openapi(paths(me), modifiers(&ClerkSecurity))]
 //! struct Api;
 //!
 //! let doc = serde_json::to_value(Api::openapi()).unwrap();
