@@ -312,19 +312,23 @@ impl Verifier {
                 ));
             }
         }
-        let times =
-            Times {
-                exp: match payload.get("exp") {
-                    Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
-                    _ => return Err(Rejection::new(
-                        Reason::TokenVerificationFailed,
-                        "Invalid JWT expiry date claim (exp): it is required and must be a number.",
-                    )),
-                },
-                nbf: optional_number(payload, "nbf", "not before")?,
-                iat: optional_number(payload, "iat", "issued at")?,
-            };
-        check_times(&times, now_ms, inner.clock_skew_ms)?;
+        // Each time claim is checked whole (type, then time) before the next, as Clerk does.
+        let skew = inner.clock_skew_ms;
+        let exp = match payload.get("exp") {
+            Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+            _ => {
+                return Err(Rejection::new(
+                    Reason::TokenVerificationFailed,
+                    "Invalid JWT expiry date claim (exp): it is required and must be a number.",
+                ))
+            }
+        };
+        check_exp(exp, now_ms, skew)?;
+        let nbf = optional_number(payload, "nbf", "not before")?;
+        check_nbf(nbf, now_ms, skew)?;
+        let iat = optional_number(payload, "iat", "issued at")?;
+        check_iat(iat, now_ms, skew)?;
+        let times = Times { exp, nbf, iat };
         match payload.get("sid") {
             Some(Value::String(sid)) if !sid.is_empty() => Ok(times),
             _ => Err(template_token()),
@@ -385,46 +389,72 @@ struct Times {
     iat: Option<f64>,
 }
 
-/// Clerk's rules, in milliseconds and floating point exactly as JavaScript computes them:
-/// expired when `exp*1000 <= now - skew`; early when `nbf*1000 > now + skew`; issued in the
-/// future when `iat*1000 > now + skew`. Floating point never overflows, so extreme values
-/// (2^64, 1e300, negative) are ordinary comparisons.
+/// Clerk's rules, in milliseconds: expired when `exp*1000 <= now - skew`; early when
+/// `nbf*1000 > now + skew`; issued in the future when `iat*1000 > now + skew`. As in Clerk
+/// (JavaScript's `Date.setUTCSeconds`), a fractional time is truncated to whole seconds.
+/// Floating point never overflows, so extreme values (2^64, 1e300, negative) are ordinary
+/// comparisons; unlike JavaScript, no value is out of range.
 fn check_times(times: &Times, now_ms: f64, skew_ms: f64) -> Result<(), Rejection> {
-    if times.exp * 1000.0 <= now_ms - skew_ms {
+    check_exp(times.exp, now_ms, skew_ms)?;
+    check_nbf(times.nbf, now_ms, skew_ms)?;
+    check_iat(times.iat, now_ms, skew_ms)
+}
+
+fn check_exp(exp: f64, now_ms: f64, skew_ms: f64) -> Result<(), Rejection> {
+    if exp.trunc() * 1000.0 <= now_ms - skew_ms {
         return Err(Rejection::with_message(
             Reason::TokenExpired,
             format!(
                 "JWT is expired. Expiry date: {}, current date: {} (Unix seconds).",
-                times.exp,
-                (now_ms / 1000.0).floor()
+                Seconds(exp),
+                Seconds(now_ms / 1000.0)
             ),
         ));
     }
-    if let Some(nbf) = times.nbf {
-        if nbf * 1000.0 > now_ms + skew_ms {
-            return Err(Rejection::with_message(
-                Reason::TokenNotActiveYet,
-                format!(
-                    "JWT cannot be used prior to not-before date claim (nbf). Not before: {nbf}, \
-                     current date: {} (Unix seconds).",
-                    (now_ms / 1000.0).floor()
-                ),
-            ));
-        }
-    }
-    if let Some(iat) = times.iat {
-        if iat * 1000.0 > now_ms + skew_ms {
-            return Err(Rejection::with_message(
-                Reason::TokenIatInTheFuture,
-                format!(
-                    "JWT issued at date claim (iat) is in the future. Issued at: {iat}, current \
-                     date: {} (Unix seconds). Check that the server clock is in sync.",
-                    (now_ms / 1000.0).floor()
-                ),
-            ));
-        }
-    }
     Ok(())
+}
+
+fn check_nbf(nbf: Option<f64>, now_ms: f64, skew_ms: f64) -> Result<(), Rejection> {
+    match nbf {
+        Some(nbf) if nbf.trunc() * 1000.0 > now_ms + skew_ms => Err(Rejection::with_message(
+            Reason::TokenNotActiveYet,
+            format!(
+                "JWT cannot be used prior to not-before date claim (nbf). Not before: {}, \
+                 current date: {} (Unix seconds).",
+                Seconds(nbf),
+                Seconds(now_ms / 1000.0)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_iat(iat: Option<f64>, now_ms: f64, skew_ms: f64) -> Result<(), Rejection> {
+    match iat {
+        Some(iat) if iat.trunc() * 1000.0 > now_ms + skew_ms => Err(Rejection::with_message(
+            Reason::TokenIatInTheFuture,
+            format!(
+                "JWT issued at date claim (iat) is in the future. Issued at: {}, current date: \
+                 {} (Unix seconds). Check that the server clock is in sync.",
+                Seconds(iat),
+                Seconds(now_ms / 1000.0)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Unix seconds for a message: whole seconds, or scientific notation when absurdly large.
+struct Seconds(f64);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.abs() < 1e15 {
+            write!(f, "{}", self.0.trunc())
+        } else {
+            write!(f, "{:e}", self.0)
+        }
+    }
 }
 
 /// A bounded map from exact token text to verified claims, in shards to keep locks short.
