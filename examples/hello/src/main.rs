@@ -10,7 +10,9 @@ async fn hello(auth: ClerkAuth) -> String {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let verifier = clerk_auth::Verifier::from_env()?;
-    let app = Router::new().route("/", get(hello)).layer(ClerkLayer::new(verifier));
+    let app = Router::new()
+        .route("/", get(hello))
+        .layer(ClerkLayer::new(verifier));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     axum::serve(listener, app).await?;
     Ok(())
