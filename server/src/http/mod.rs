@@ -1,0 +1,350 @@
+//! The HTTP layer: the router, its middleware, and one module per resource.
+//!
+//! Middleware, outermost first:
+//! 1. [`observe`]: request id (`x-request-id` honoured or generated, echoed back), the request
+//!    timeout, the access log line and the request metrics;
+//! 2. CORS, when `CORS_ALLOWED_ORIGINS` lists origins;
+//! 3. [`clerk_axum::ClerkLayer`]: makes the verifier available to the `ClerkAuth` extractor,
+//!    which protects each route that asks for it;
+//! 4. the body-size limit, enforced by the JSON extractor (413).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use clerk_auth::Verifier;
+use clerk_axum::ClerkLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument;
+
+use crate::db::Db;
+use crate::error::{ApiError, AuthFailure};
+
+pub mod docs;
+pub mod health;
+pub mod me;
+pub mod metrics;
+pub mod notes;
+
+/// The header carrying the request id.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How long a client is told to wait when no signing key can be had.
+const KEYS_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    verifier: Verifier,
+    metrics: metrics::Metrics,
+    options: Options,
+}
+
+/// The HTTP options of [`crate::Config`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Requests taking longer are answered 503.
+    pub request_timeout: Duration,
+    /// Larger bodies are answered 413.
+    pub max_body_bytes: usize,
+    /// Origins allowed by CORS; empty: no CORS headers.
+    pub cors_origins: Vec<HeaderValue>,
+}
+
+impl AppState {
+    /// The state of a server using `db` and `verifier`.
+    pub fn new(db: Db, verifier: Verifier, options: Options) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                db,
+                verifier,
+                metrics: metrics::Metrics::default(),
+                options,
+            }),
+        }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The token verifier.
+    pub fn verifier(&self) -> &Verifier {
+        &self.inner.verifier
+    }
+
+    /// The request metrics.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+}
+
+/// The whole application: every route and middleware, ready to serve.
+pub fn app(state: AppState) -> Router {
+    let options = &state.inner.options;
+    let clerk = ClerkLayer::new(state.verifier().clone())
+        .retry_after(KEYS_RETRY_AFTER)
+        .rejection(|error| {
+            let mut response = error.to_response(KEYS_RETRY_AFTER);
+            response
+                .extensions_mut()
+                .insert(AuthFailure(error.reason().to_owned()));
+            response
+        });
+    let mut router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/protected", get(me::protected))
+        .route("/v1/me", get(me::me))
+        .route("/v1/notes", get(notes::list).post(notes::create))
+        .route(
+            "/v1/notes/{id}",
+            get(notes::get).patch(notes::update).delete(notes::delete),
+        )
+        .merge(docs::router())
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(clerk);
+    if !options.cors_origins.is_empty() {
+        router = router.layer(cors(options.cors_origins.clone()));
+    }
+    router
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// CORS for the listed origins only, credentials (cookies) allowed.
+///
+/// A preflight from a listed origin is answered with the allowed methods and headers; one
+/// from any other origin gets no `Access-Control-Allow-Origin`, so the browser refuses.
+fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            REQUEST_ID.clone(),
+        ])
+        .expose_headers([
+            REQUEST_ID.clone(),
+            header::WWW_AUTHENTICATE,
+            header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// Every request: an id, a timeout, a log line and metrics.
+///
+/// The log line has the request id, method, route (the matched pattern, such as
+/// `/v1/notes/{id}`, never the raw path or query), status, latency and, for a refused
+/// request, the refusal reason. Headers are never logged: they carry the token.
+async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|id| is_acceptable_request_id(id))
+        .cloned()
+        .unwrap_or_else(new_request_id);
+    request
+        .headers_mut()
+        .insert(REQUEST_ID.clone(), request_id.clone());
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = request_id.to_str().unwrap_or_default(),
+        method = %method,
+        route = %route,
+    );
+    let timeout = state.inner.options.request_timeout;
+    let mut response =
+        match tokio::time::timeout(timeout, next.run(request).instrument(span.clone())).await {
+            Ok(response) => response,
+            Err(_) => ApiError::Timeout.into_response(),
+        };
+    response
+        .headers_mut()
+        .insert(REQUEST_ID.clone(), request_id);
+
+    let elapsed = started.elapsed();
+    let status = response.status();
+    let failure = response
+        .extensions()
+        .get::<AuthFailure>()
+        .map(|f| f.0.as_str());
+    state
+        .metrics()
+        .record(&route, &method, status.as_u16(), elapsed, failure);
+    let _entered = span.enter();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    match failure {
+        Some(reason) => tracing::info!(
+            status = status.as_u16(),
+            latency_ms,
+            auth_failure = reason,
+            "refused"
+        ),
+        None if status.is_server_error() => {
+            tracing::warn!(status = status.as_u16(), latency_ms, "failed")
+        }
+        None => tracing::info!(status = status.as_u16(), latency_ms, "served"),
+    }
+    response
+}
+
+/// A client's request id is kept if it is short and printable, so it can go into logs.
+fn is_acceptable_request_id(id: &HeaderValue) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+}
+
+fn new_request_id() -> HeaderValue {
+    HeaderValue::from_str(&random_uuid(crate::db::now_ms()))
+        .expect("a UUID is a valid header value")
+}
+
+/// A UUID version 7 (RFC 9562 §5.7): the Unix millisecond time, then 74 random bits. Its
+/// text sorts by creation time.
+pub fn random_uuid(now_ms: i64) -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    // The system's random source failing is not something a request can recover from;
+    // the time prefix alone still makes the id unique enough to trace a request.
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes[6..]);
+    let ms = u64::try_from(now_ms).unwrap_or(0).to_be_bytes();
+    bytes[..6].copy_from_slice(&ms[2..]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x70;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// Any path no route matches.
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+/// A known path with another method.
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// JSON in and out. As an extractor, its failures are [`ApiError`]s: malformed JSON 400, wrong
+/// types 422, no JSON content type 415, too large 413 (axum's own answer these in plain text).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        Ok(Json(value))
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Formats Unix milliseconds as RFC 3339 in UTC, e.g. `2026-01-02T03:04:05.678Z`.
+pub fn timestamp(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let of_day = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(timestamp(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(timestamp(1_767_225_599_999), "2025-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn uuids_are_version_7_and_sort_by_time() {
+        let a = random_uuid(1_000);
+        let b = random_uuid(2_000);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "7");
+        assert!(a < b);
+        assert_ne!(random_uuid(1_000), random_uuid(1_000));
+    }
+
+    #[test]
+    fn only_plain_request_ids_are_kept() {
+        assert!(is_acceptable_request_id(&HeaderValue::from_static(
+            "abc-123_x.y:z"
+        )));
+        assert!(!is_acceptable_request_id(&HeaderValue::from_static("a b")));
+        assert!(!is_acceptable_request_id(&HeaderValue::from_static("")));
+        let long = "a".repeat(129);
+        assert!(!is_acceptable_request_id(
+            &HeaderValue::from_str(&long).unwrap()
+        ));
+    }
+}

@@ -1,0 +1,22 @@
+//! `api-server`: see `api-server --help`, and `api-server --dev` to try it with no Clerk account.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = api_server::Config::parse();
+    if let Err(err) = config.validate() {
+        eprintln!("api-server: {err}");
+        return ExitCode::from(2);
+    }
+    api_server::init_logging(&config);
+    match api_server::run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("api-server: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

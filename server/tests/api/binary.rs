@@ -1,0 +1,250 @@
+//! The `api-server` binary itself: configuration errors, serving and stopping on SIGTERM,
+//! and `--dev`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::common::{clerk, Db, TestDb};
+
+const BIN: &str = env!("CARGO_BIN_EXE_api-server");
+
+/// The binary with only these variables in its environment.
+fn api_server(vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command.env_clear();
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command
+}
+
+#[test]
+fn configuration_errors_exit_2_naming_the_variable() {
+    let jwks = ("CLERK_JWKS_URL", "http://127.0.0.1:9/.well-known/jwks.json");
+    let cases: [(&[(&str, &str)], &str); 8] = [
+        (
+            &[("CLERK_PUBLISHABLE_KEY", "pk_test_bm90LWEta2V5")],
+            "CLERK_PUBLISHABLE_KEY: ",
+        ),
+        (
+            &[("CLERK_PUBLISHABLE_KEY", "nonsense")],
+            "CLERK_PUBLISHABLE_KEY: ",
+        ),
+        (&[], "--dev"),
+        (
+            &[("CLERK_JWKS_URL", "http://example.com/jwks.json")],
+            "CLERK_JWKS_URL: ",
+        ),
+        (
+            &[jwks, ("CLERK_CLOCK_SKEW_MS", "soon")],
+            "CLERK_CLOCK_SKEW_MS: ",
+        ),
+        (
+            &[jwks, ("DATABASE_URL", "mysql://localhost/db")],
+            "DATABASE_URL: ",
+        ),
+        (
+            &[jwks, ("CORS_ALLOWED_ORIGINS", "*")],
+            "CORS_ALLOWED_ORIGINS: ",
+        ),
+        (&[jwks, ("BIND", "not-an-address")], "BIND"),
+    ];
+    for (vars, expected) in cases {
+        let output = api_server(vars).output().expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{vars:?}: {stderr}");
+        assert!(stderr.contains(expected), "{vars:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let output = Command::new(BIN)
+        .env_clear()
+        .args(["--clerk-jwks-url", "http://example.com/jwks.json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "flags are checked like variables"
+    );
+}
+
+/// Lines of a child's stream, as they come.
+fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receive
+}
+
+/// Waits for a line that `pick` accepts, keeping every line seen.
+fn wait_for<T>(
+    lines: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    mut pick: impl FnMut(&str) -> Option<T>,
+) -> T {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no such line; seen:\n{}", seen.join("\n")));
+        let found = pick(&line);
+        seen.push(line);
+        if let Some(found) = found {
+            return found;
+        }
+    }
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+fn wait_with_timeout(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("the server did not stop within 10 s of SIGTERM");
+}
+
+#[tokio::test]
+async fn the_binary_serves_logs_without_tokens_and_stops_on_sigterm() {
+    let clerk = clerk().await;
+    let db = TestDb::new(Db::Sqlite).await;
+    let jwks_url = clerk.jwks_url();
+    let mut child = api_server(&[
+        ("CLERK_JWKS_URL", &jwks_url),
+        ("DATABASE_URL", db.url()),
+        ("BIND", "127.0.0.1:0"),
+        ("LOG_FORMAT", "json"),
+    ])
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .expect("the binary starts");
+    let logs = lines(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let addr = wait_for(&logs, &mut seen, |line| {
+        let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+        (entry["fields"]["message"] == "listening")
+            .then(|| entry["fields"]["addr"].as_str().unwrap().to_owned())
+    });
+
+    let token = clerk.session_token().user("user_ada").sign();
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}/protected"))
+        .bearer_auth(&token)
+        .header("x-request-id", "trace-me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    terminate(&child);
+    let status = tokio::task::spawn_blocking(move || wait_with_timeout(&mut child))
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+    seen.extend(logs.try_iter());
+    let log = seen.join("\n");
+    let line = seen
+        .iter()
+        .find(|line| line.contains("trace-me"))
+        .unwrap_or_else(|| panic!("a log line for the request:\n{log}"));
+    assert!(
+        line.contains("/protected") && line.contains("200"),
+        "{line}"
+    );
+    assert!(!log.contains(&token), "a token in the log:\n{log}");
+    assert!(
+        !log.contains(&token[token.len() - 20..]),
+        "a signature in the log"
+    );
+}
+
+#[tokio::test]
+async fn dev_mode_prints_a_curl_that_works() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut child = api_server(&[("DATABASE_URL", db.url()), ("BIND", "127.0.0.1:0")])
+        .arg("--dev")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let out = lines(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let mut commands = Vec::new();
+    for _ in 0..2 {
+        let command = wait_for(&out, &mut seen, |line| {
+            line.trim_start()
+                .starts_with("curl ")
+                .then(|| line.trim().to_owned())
+        });
+        commands.push(command);
+    }
+    let client = reqwest::Client::new();
+    for command in &commands {
+        // curl -H "Authorization: Bearer <token>" [...] <url>
+        let token = command
+            .split("Bearer ")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        let url = command.rsplit(' ').next().unwrap();
+        let request = if command.contains(" -d ") {
+            client
+                .post(url)
+                .json(&serde_json::json!({"title": "Hello"}))
+        } else {
+            client.get(url)
+        };
+        let response = request.bearer_auth(token).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{command}: {}",
+            response.status()
+        );
+    }
+    assert!(commands[0].ends_with("/protected"));
+    let me = client
+        .get(
+            commands[1]
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .replace("/v1/notes", "/v1/me"),
+        )
+        .bearer_auth(
+            commands[1]
+                .split("Bearer ")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let me: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(me["org_role"], "org:admin");
+
+    terminate(&child);
+    let status = tokio::task::spawn_blocking(move || wait_with_timeout(&mut child))
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+}

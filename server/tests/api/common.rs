@@ -1,0 +1,354 @@
+//! The harness: the real server on a free loopback port, a local Clerk (the emulator), a
+//! fresh database (an SQLite file, or a PostgreSQL database created for the test and dropped
+//! after it), and an HTTP client.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use api_server::Config;
+use clerk_emulator::{Emulator, EmulatorServer, Organization, SigningKey};
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::Value;
+use sqlx::{Connection, Executor};
+
+/// Where the PostgreSQL tests create their databases (trust auth). `TEST_POSTGRES_URL`
+/// overrides it.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed `async fn name(db: Db)` of the enclosing module once on SQLite and once on
+/// PostgreSQL, as `sqlite::name` and `postgres::name`.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::common::Db::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::common::Db::Postgres).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_databases;
+
+/// One signing key for every test of the process: RSA key generation is slow.
+pub fn signing_key() -> SigningKey {
+    static KEY: OnceLock<SigningKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        SigningKey::from_pkcs8_pem(include_str!("test_key.pem")).expect("the test key loads")
+    })
+    .clone()
+}
+
+/// A started emulator (a local Clerk), before the server is pointed at it.
+pub async fn clerk() -> EmulatorServer {
+    Emulator::with_key(signing_key())
+        .serve("127.0.0.1:0")
+        .await
+        .expect("the emulator starts")
+}
+
+/// A database for one test, removed when dropped.
+pub struct TestDb {
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    pub async fn new(db: Db) -> TestDb {
+        let suffix = random_suffix();
+        match db {
+            Db::Sqlite => {
+                let path = std::env::temp_dir().join(format!("api-server-test-{suffix}.db"));
+                TestDb {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    cleanup: Cleanup::File(path),
+                }
+            }
+            Db::Postgres => {
+                let admin_url = std::env::var("TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+                let mut conn = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .unwrap_or_else(|err| {
+                        panic!(
+                            "PostgreSQL is not reachable at {admin_url}: {err}\n\
+                             The PostgreSQL tests need a running server (CI starts one); \
+                             set TEST_POSTGRES_URL to use another."
+                        )
+                    });
+                let name = format!("api_test_{suffix}");
+                conn.execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .unwrap_or_else(|err| panic!("cannot create database {name}: {err}"));
+                let _ = conn.close().await;
+                TestDb {
+                    url: with_database(&admin_url, &name),
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                // Drop runs inside the test's runtime: use a thread with its own.
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime");
+                    runtime.block_on(async {
+                        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                            let _ = conn
+                                .execute(
+                                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                                )
+                                .await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// `postgres://u@h:p/db?x` with another database name.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{name}", &base[..host_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+/// The running server, its Clerk and its database.
+pub struct TestApp {
+    pub server: Option<api_server::Server>,
+    pub clerk: EmulatorServer,
+    pub base: String,
+    pub client: reqwest::Client,
+    // Dropped last: after the server.
+    _db: TestDb,
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    /// The server on `db`, with the default configuration.
+    pub async fn start(db: Db) -> TestApp {
+        TestApp::start_with(db, |_| {}).await
+    }
+
+    /// The server on `db`, with the configuration edited by `edit`.
+    pub async fn start_with(db: Db, edit: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::start_with_clerk(clerk().await, db, edit).await
+    }
+
+    /// The server pointed at an emulator prepared by the test (faults, keys).
+    pub async fn start_with_clerk(
+        clerk: EmulatorServer,
+        db: Db,
+        edit: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let test_db = TestDb::new(db).await;
+        let mut config = Config {
+            clerk_jwks_url: Some(clerk.jwks_url()),
+            database_url: Some(test_db.url().to_owned()),
+            bind: "127.0.0.1:0".parse().expect("an address"),
+            ..Config::default()
+        };
+        edit(&mut config);
+        let server = api_server::start(config).await.expect("the server starts");
+        let base = format!("http://{}", server.local_addr());
+        TestApp {
+            server: Some(server),
+            clerk,
+            base,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("a client"),
+            _db: test_db,
+        }
+    }
+
+    pub fn server(&self) -> &api_server::Server {
+        self.server.as_ref().expect("the server is running")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A session token of `user`, outside any organization, valid for 10 minutes.
+    pub fn token(&self, user: &str) -> String {
+        self.clerk.session_token().user(user).expires_in(600).sign()
+    }
+
+    /// A session token of `user` with `org` active, with this role and these permissions.
+    pub fn org_token(&self, user: &str, org: &str, role: &str, permissions: &[&str]) -> String {
+        self.clerk
+            .session_token()
+            .user(user)
+            .organization(
+                Organization::new(org)
+                    .role(role)
+                    .permissions(permissions.iter().copied()),
+            )
+            .expires_in(600)
+            .sign()
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        read(request.send().await.expect("the request is answered")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(&body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(&body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Creates a note and returns it; fails the test unless it is created.
+    pub async fn create_note(&self, token: &str, title: &str) -> Value {
+        let reply = self
+            .post(
+                "/v1/notes",
+                token,
+                serde_json::json!({ "title": title, "body": "text" }),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.json
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("a readable body");
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        text,
+        json,
+    }
+}
+
+#[test]
+fn postgres_urls_get_the_test_database() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h/test?sslmode=disable", "x"),
+        "postgres://u:p@h/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+}
