@@ -7,6 +7,7 @@ pub mod error;
 pub mod jwks;
 pub mod keys;
 pub mod request;
+pub mod revocation;
 pub mod token;
 pub mod verifier;
 

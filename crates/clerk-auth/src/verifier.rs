@@ -29,6 +29,7 @@ use crate::error::{Reason, Rejection};
 use crate::jwks::{JwksCache, JwksOptions, JwksStats, JwksStatus};
 use crate::keys::{KeySource, PublishableKey, RsaPublicKey};
 use crate::request::{session_token, FoundToken};
+use crate::revocation::Revocations;
 use crate::token::{self, CATEGORY_JWT_TEMPLATE};
 
 /// Clerk's default clock skew: 5 seconds.
@@ -121,6 +122,7 @@ struct Inner {
     cookie_suffix: Option<String>,
     clock: Arc<dyn Clock>,
     cache: Option<TokenCache>,
+    revocations: Revocations,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -170,10 +172,14 @@ impl Verifier {
             Keys::Static(_) => 0,
             Keys::Remote(cache) => cache.epoch(),
         };
+        // Read before any revocation check, so a revocation racing with this verification
+        // leaves a cache entry that the next hit re-checks.
+        let revocation_generation = inner.revocations.generation();
         let now_ms = inner.clock.now_ms() as f64;
         if let Some(cache) = &inner.cache {
-            if let Some(hit) = cache.get(token, epoch) {
+            if let Some(hit) = cache.get(token, epoch, &inner.revocations) {
                 inner.hits.fetch_add(1, Ordering::Relaxed);
+                let hit = hit?;
                 check_times(&hit.times, now_ms, inner.clock_skew_ms)?;
                 return Ok(hit.claims);
             }
@@ -204,12 +210,18 @@ impl Verifier {
                  organization) and is treated as signed out.",
             ));
         }
+        if inner
+            .revocations
+            .is_revoked(claims.session_id(), claims.user_id())
+        {
+            return Err(REVOKED);
+        }
         if let Some(cache) = &inner.cache {
             cache.insert(
                 token,
                 Arc::clone(&claims),
                 times,
-                epoch,
+                (epoch, revocation_generation),
                 now_ms,
                 inner.clock_skew_ms,
             );
@@ -227,6 +239,23 @@ impl Verifier {
             Some(found) => self.verify(&found.token).await,
             None => Err(crate::error::SESSION_TOKEN_MISSING),
         }
+    }
+
+    /// Refuses every token of this session from now on (`session-revoked`), including tokens
+    /// verified before. Call it on Clerk's `session.revoked`, `session.ended` and
+    /// `session.removed` events. See [`crate::revocation`].
+    pub fn revoke_session(&self, session_id: &str) {
+        self.inner.revocations.revoke_session(session_id);
+    }
+
+    /// Refuses every token of this user from now on (`session-revoked`); for `user.deleted`.
+    pub fn revoke_user(&self, user_id: &str) {
+        self.inner.revocations.revoke_user(user_id);
+    }
+
+    /// Whether this session, or its user, was revoked.
+    pub fn is_revoked(&self, session_id: &str, user_id: &str) -> bool {
+        self.inner.revocations.is_revoked(session_id, user_id)
     }
 
     /// Finds the session token of a request without verifying it.
@@ -335,6 +364,11 @@ impl Verifier {
         }
     }
 }
+
+const REVOKED: Rejection = Rejection::new(
+    Reason::SessionRevoked,
+    "The session was revoked or ended (or its user deleted); sign in again.",
+);
 
 fn template_token() -> Rejection {
     Rejection::new(
@@ -469,7 +503,10 @@ struct Entry {
     token: Box<str>,
     claims: Arc<SessionClaims>,
     times: Times,
+    /// The key epoch the signature was checked in.
     epoch: u64,
+    /// The revocation generation the session was last checked against.
+    revocation_generation: u64,
 }
 
 struct Hit {
@@ -496,15 +533,36 @@ impl TokenCache {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    fn get(&self, token: &str, epoch: u64) -> Option<Hit> {
+    /// The cached verification of `token`: `None` on a miss (or a key retired since), an
+    /// error when its session was revoked since it was cached.
+    fn get(
+        &self,
+        token: &str,
+        epoch: u64,
+        revocations: &Revocations,
+    ) -> Option<Result<Hit, Rejection>> {
         use std::hash::BuildHasher;
         let hash = self.hasher.hash_one(token);
-        let shard = self.shard(hash);
-        let entry = shard.find(hash, |e| e.hash == hash && &*e.token == token)?;
-        (entry.epoch == epoch).then(|| Hit {
-            claims: Arc::clone(&entry.claims),
-            times: entry.times,
-        })
+        let mut shard = self.shard(hash);
+        let mut entry = shard
+            .find_entry(hash, |e| e.hash == hash && &*e.token == token)
+            .ok()?;
+        if entry.get().epoch != epoch {
+            return None;
+        }
+        let generation = revocations.generation();
+        let cached = entry.get_mut();
+        if cached.revocation_generation != generation {
+            if revocations.is_revoked(cached.claims.session_id(), cached.claims.user_id()) {
+                entry.remove();
+                return Some(Err(REVOKED));
+            }
+            cached.revocation_generation = generation;
+        }
+        Some(Ok(Hit {
+            claims: Arc::clone(&cached.claims),
+            times: cached.times,
+        }))
     }
 
     fn insert(
@@ -512,7 +570,7 @@ impl TokenCache {
         token: &str,
         claims: Arc<SessionClaims>,
         times: Times,
-        epoch: u64,
+        (epoch, revocation_generation): (u64, u64),
         now_ms: f64,
         skew_ms: f64,
     ) {
@@ -546,6 +604,7 @@ impl TokenCache {
                 claims,
                 times,
                 epoch,
+                revocation_generation,
             },
             |e| e.hash,
         );
@@ -807,6 +866,7 @@ impl VerifierBuilder {
                 cookie_suffix: publishable.as_ref().map(PublishableKey::cookie_suffix),
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 cache: (capacity > 0).then(|| TokenCache::new(capacity)),
+                revocations: Revocations::default(),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
             }),

@@ -782,3 +782,45 @@ fn signature_bytes_must_be_exactly_right() {
     .to_string();
     assert_eq!(reason(verify(&swapped)), Reason::TokenInvalidSignature);
 }
+
+// ---- revocation ----
+
+#[test]
+fn a_revoked_session_is_refused_at_once_even_from_the_cache() {
+    let verifier = builder().token_cache_capacity(100).build().expect("builds");
+    let revoked = token().session("sess_revoked").sign();
+    let other = token().session("sess_other").sign();
+    verify_with(&verifier, &revoked).expect("valid before");
+    verify_with(&verifier, &revoked).expect("cached");
+    verify_with(&verifier, &other).expect("valid");
+    verifier.revoke_session("sess_revoked");
+    assert!(verifier.is_revoked("sess_revoked", "user_x"));
+    let err = verify_with(&verifier, &revoked).expect_err("revoked");
+    assert_eq!(err.reason(), Reason::SessionRevoked);
+    assert!(!err.message().contains(&revoked));
+    // A token of the same session minted later, never cached, is refused too.
+    let later = token().session("sess_revoked").sign();
+    assert_eq!(
+        reason(verify_with(&verifier, &later)),
+        Reason::SessionRevoked
+    );
+    // Other sessions are unaffected, cached or not.
+    verify_with(&verifier, &other).expect("other session, cached");
+    verify_with(&verifier, &token().session("sess_new").sign()).expect("other session, fresh");
+    let stats = verifier.stats();
+    assert_eq!(stats.cache_hits, 3, "{stats:?}");
+}
+
+#[test]
+fn a_revoked_user_loses_every_session() {
+    let verifier = builder().build().expect("builds");
+    let a = token().user("user_gone").session("sess_a").sign();
+    let b = token().user("user_gone").session("sess_b").sign();
+    let keep = token().user("user_kept").sign();
+    verify_with(&verifier, &a).expect("valid before");
+    verifier.revoke_user("user_gone");
+    for t in [&a, &b] {
+        assert_eq!(reason(verify_with(&verifier, t)), Reason::SessionRevoked);
+    }
+    verify_with(&verifier, &keep).expect("another user");
+}
