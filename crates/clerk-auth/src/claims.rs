@@ -11,6 +11,8 @@
 //! see [`actor`](SessionClaims::actor)), and any [`has`](SessionClaims::has) check that depends
 //! on it fails closed.
 
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value};
 
 /// The claims of a verified Clerk session token.
@@ -32,53 +34,74 @@ use serde_json::{Map, Value};
 /// ```
 #[derive(Debug, Clone)]
 pub struct SessionClaims {
+    /// The payload's JSON text, as verified (strictly: no duplicate member names, bounded
+    /// depth), so that it always parses again.
+    json: Box<str>,
+    user_id: Box<str>,
+    session_id: Box<str>,
+    session_status: Option<SessionStatus>,
+    /// Everything else, normalised on first use: verification itself needs none of it, and a
+    /// cached token's claims are normalised once for all its requests.
+    normalized: OnceLock<Normalized>,
+}
+
+#[derive(Debug, Clone)]
+struct Normalized {
     payload: Map<String, Value>,
     org_role: Option<String>,
     org_permissions: Vec<String>,
     features: Result<Vec<Entitlement>, MalformedClaim>,
     plans: Result<Vec<Entitlement>, MalformedClaim>,
     factor_verification_age: Option<FactorVerificationAge>,
-    session_status: Option<SessionStatus>,
 }
 
 impl SessionClaims {
-    /// Normalises a verified payload. Infallible: malformed optional claims read as absent.
-    pub(crate) fn from_payload(payload: Map<String, Value>) -> SessionClaims {
-        let fea = scoped_parts(&payload, "fea");
-        let (org_role, org_permissions) = if is_v2(&payload) {
-            match payload.get("o").and_then(Value::as_object) {
-                Some(org) => (
-                    non_empty_str(org, "rol").map(|role| format!("org:{role}")),
-                    decode_org_permissions(org, &fea),
-                ),
-                None => (None, Vec::new()),
-            }
-        } else {
-            let role = payload.get("org_role").and_then(Value::as_str);
-            (
-                role.map(str::to_owned),
-                string_array(payload.get("org_permissions")),
-            )
-        };
-        let features = fea.map(|parts| parts.iter().filter_map(ScopedPart::entitlement).collect());
-        let plans = scoped_parts(&payload, "pla")
-            .map(|parts| parts.iter().filter_map(ScopedPart::entitlement).collect());
-        let factor_verification_age = payload
-            .get("fva")
-            .and_then(FactorVerificationAge::from_claim);
-        let session_status = payload
-            .get("sts")
-            .and_then(Value::as_str)
-            .map(SessionStatus::from_claim);
+    /// Claims from a verified payload's JSON text and the fields verification read from it;
+    /// the rest is normalised on first use.
+    pub(crate) fn from_verified(
+        json: String,
+        user_id: &str,
+        session_id: &str,
+        status: Option<&str>,
+    ) -> SessionClaims {
         SessionClaims {
-            payload,
-            org_role,
-            org_permissions,
-            features,
-            plans,
-            factor_verification_age,
-            session_status,
+            json: json.into_boxed_str(),
+            user_id: user_id.into(),
+            session_id: session_id.into(),
+            session_status: status.map(SessionStatus::from_claim),
+            normalized: OnceLock::new(),
         }
+    }
+
+    /// Normalises a payload at once. Infallible: malformed optional claims read as absent.
+    #[cfg(test)]
+    pub(crate) fn from_payload(payload: Map<String, Value>) -> SessionClaims {
+        let text = |name: &str| payload.get(name).and_then(Value::as_str).map(str::to_owned);
+        let (user_id, session_id) = (
+            text("sub").unwrap_or_default(),
+            text("sid").unwrap_or_default(),
+        );
+        let status = text("sts");
+        let claims = SessionClaims::from_verified(
+            Value::Object(payload.clone()).to_string(),
+            &user_id,
+            &session_id,
+            status.as_deref(),
+        );
+        let _ = claims.normalized.set(Normalized::from_payload(payload));
+        claims
+    }
+
+    fn n(&self) -> &Normalized {
+        self.normalized.get_or_init(|| {
+            // The text was checked strictly when the token was verified, so it parses again.
+            let payload = crate::token::parse_object(self.json.as_bytes(), "payload")
+                .unwrap_or_else(|rejection| {
+                    tracing::error!(error = %rejection, "a verified payload failed to parse again");
+                    Map::new()
+                });
+            Normalized::from_payload(payload)
+        })
     }
 
     /// The user id (`sub`), e.g. `user_2NNEqL2nrIRdJ194ndJqAHwEfxC`.
@@ -86,7 +109,7 @@ impl SessionClaims {
     /// The verifier only builds claims whose `sub` is a non-empty string; should it ever be
     /// missing this is empty, and [`has`](Self::has) answers `false` to everything.
     pub fn user_id(&self) -> &str {
-        self.str_claim("sub").unwrap_or_default()
+        &self.user_id
     }
 
     /// The session id (`sid`), e.g. `sess_2NNEqL2nrIRdJ194ndJqAHwEfxC`.
@@ -94,7 +117,7 @@ impl SessionClaims {
     /// The verifier only builds claims whose `sid` is a non-empty string (a token without one is
     /// a JWT-template token, not a session token).
     pub fn session_id(&self) -> &str {
-        self.str_claim("sid").unwrap_or_default()
+        &self.session_id
     }
 
     /// The issuer (`iss`): the instance's Frontend API URL, or the proxy URL.
@@ -135,7 +158,7 @@ impl SessionClaims {
     /// The claims version: 2 when the token says `"v": 2`, otherwise 1 (as Clerk's SDK reads
     /// it, any other `v` is treated as v1).
     pub fn version(&self) -> u8 {
-        if is_v2(&self.payload) {
+        if is_v2(&self.n().payload) {
             2
         } else {
             1
@@ -160,7 +183,8 @@ impl SessionClaims {
     /// Any `act` that is present and not `null` gives `Some`, so an impersonation is never
     /// hidden; if it is not an object, its fields all read as `None`.
     pub fn actor(&self) -> Option<Actor<'_>> {
-        self.payload
+        self.n()
+            .payload
             .get("act")
             .filter(|act| !act.is_null())
             .map(|raw| Actor { raw })
@@ -183,7 +207,7 @@ impl SessionClaims {
     /// In v1 it is `org_role` unchanged, which in older tokens may be a bare `admin`;
     /// [`has`](Self::has) compares roles with and without the prefix alike.
     pub fn org_role(&self) -> Option<&str> {
-        self.org_role.as_deref()
+        self.n().org_role.as_deref()
     }
 
     /// The permissions in the active organization, e.g. `org:invoices:read`.
@@ -192,7 +216,7 @@ impl SessionClaims {
     /// `o.fpm` and `fea` (clerk-spec §1.6). Clerk's system permissions (`org:sys_*`) are never
     /// in a token. Empty when no organization is active, and when the v2 claims are malformed.
     pub fn org_permissions(&self) -> &[String] {
-        &self.org_permissions
+        &self.n().org_permissions
     }
 
     /// The billing features of the user and of the active organization (`fea`), e.g.
@@ -201,20 +225,20 @@ impl SessionClaims {
     /// Empty when the claim is absent, and when it is malformed (an entry without a colon or a
     /// non-string claim); a feature check with [`has`](Self::has) then fails.
     pub fn features(&self) -> &[Entitlement] {
-        self.features.as_deref().unwrap_or_default()
+        self.n().features.as_deref().unwrap_or_default()
     }
 
     /// The billing plans of the user and of the active organization (`pla`), e.g. `u:free`.
     /// Read like [`features`](Self::features).
     pub fn plans(&self) -> &[Entitlement] {
-        self.plans.as_deref().unwrap_or_default()
+        self.n().plans.as_deref().unwrap_or_default()
     }
 
     /// How long ago the session's factors were verified (`fva`), or `None` when the instance
     /// does not send it or the claim is malformed. A reverification check with
     /// [`has`](Self::has) fails in both cases.
     pub fn factor_verification_age(&self) -> Option<FactorVerificationAge> {
-        self.factor_verification_age
+        self.n().factor_verification_age
     }
 
     /// Any claim of the payload by name, e.g. an `email` added by a session-token template.
@@ -227,30 +251,30 @@ impl SessionClaims {
     /// }
     /// ```
     pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.payload.get(name)
+        self.n().payload.get(name)
     }
 
     /// The full payload, as verified: Clerk's `sessionClaims`.
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.payload
+        &self.n().payload
     }
 
     /// The `fea` claim for [`has`](Self::has): `Err` when it is malformed.
     pub(crate) fn feature_entitlements(&self) -> Result<&[Entitlement], MalformedClaim> {
-        self.features.as_deref().map_err(|malformed| *malformed)
+        self.n().features.as_deref().map_err(|malformed| *malformed)
     }
 
     /// The `pla` claim for [`has`](Self::has): `Err` when it is malformed.
     pub(crate) fn plan_entitlements(&self) -> Result<&[Entitlement], MalformedClaim> {
-        self.plans.as_deref().map_err(|malformed| *malformed)
+        self.n().plans.as_deref().map_err(|malformed| *malformed)
     }
 
     fn str_claim(&self, name: &str) -> Option<&str> {
-        self.payload.get(name).and_then(Value::as_str)
+        self.n().payload.get(name).and_then(Value::as_str)
     }
 
     fn seconds_claim(&self, name: &str) -> Option<i64> {
-        match self.payload.get(name)? {
+        match self.n().payload.get(name)? {
             Value::Number(n) => n
                 .as_i64()
                 .or_else(|| n.as_u64().map(|_| i64::MAX))
@@ -261,14 +285,50 @@ impl SessionClaims {
     }
 
     fn org_claim(&self, v2_name: &str, v1_name: &str) -> Option<&str> {
-        if is_v2(&self.payload) {
-            self.payload
+        if is_v2(&self.n().payload) {
+            self.n()
+                .payload
                 .get("o")
                 .and_then(Value::as_object)
                 .and_then(|org| org.get(v2_name))
                 .and_then(Value::as_str)
         } else {
             self.str_claim(v1_name)
+        }
+    }
+}
+
+impl Normalized {
+    fn from_payload(payload: Map<String, Value>) -> Normalized {
+        let fea = scoped_parts(&payload, "fea");
+        let (org_role, org_permissions) = if is_v2(&payload) {
+            match payload.get("o").and_then(Value::as_object) {
+                Some(org) => (
+                    non_empty_str(org, "rol").map(|role| format!("org:{role}")),
+                    decode_org_permissions(org, &fea),
+                ),
+                None => (None, Vec::new()),
+            }
+        } else {
+            let role = payload.get("org_role").and_then(Value::as_str);
+            (
+                role.map(str::to_owned),
+                string_array(payload.get("org_permissions")),
+            )
+        };
+        let features = fea.map(|parts| parts.iter().filter_map(ScopedPart::entitlement).collect());
+        let plans = scoped_parts(&payload, "pla")
+            .map(|parts| parts.iter().filter_map(ScopedPart::entitlement).collect());
+        let factor_verification_age = payload
+            .get("fva")
+            .and_then(FactorVerificationAge::from_claim);
+        Normalized {
+            payload,
+            org_role,
+            org_permissions,
+            features,
+            plans,
+            factor_verification_age,
         }
     }
 }

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::error::{Reason, Rejection};
@@ -67,6 +68,43 @@ const INVALID_FORM: Rejection = Rejection::new(
 /// The order of refusals follows Clerk (form, category, type, algorithm), except that a
 /// token over [`MAX_TOKEN_LEN`] is refused first.
 pub fn decode(token: &str) -> Result<Decoded<'_>, Rejection> {
+    let (header, payload, signing_input, signature) =
+        decode_with(token, |json| parse_object(&json, "payload"))?;
+    Ok(Decoded {
+        header,
+        payload,
+        signing_input,
+        signature,
+    })
+}
+
+/// [`decode`] for the verifier's hot path: the payload is checked as strictly (duplicate
+/// member names and nesting at any depth), but only the claims that verification reads are
+/// extracted; the rest stays JSON text for [`crate::SessionClaims`] to read when asked.
+pub(crate) fn decode_session(token: &str) -> Result<DecodedSession<'_>, Rejection> {
+    let (header, payload, signing_input, signature) = decode_with(token, parse_session_payload)?;
+    Ok(DecodedSession {
+        header,
+        payload,
+        signing_input,
+        signature,
+    })
+}
+
+/// A token split for verification; see [`decode_session`].
+pub(crate) struct DecodedSession<'a> {
+    pub(crate) header: Header,
+    pub(crate) payload: SessionPayload,
+    pub(crate) signing_input: &'a [u8],
+    pub(crate) signature: Vec<u8>,
+}
+
+type Parts<'a, P> = (Header, P, &'a [u8], Vec<u8>);
+
+fn decode_with<P>(
+    token: &str,
+    parse_payload: impl FnOnce(Vec<u8>) -> Result<P, Rejection>,
+) -> Result<Parts<'_, P>, Rejection> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(Rejection::with_message(
             Reason::TokenInvalid,
@@ -74,10 +112,13 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, Rejection> {
         ));
     }
     let bytes = token.as_bytes();
-    let mut dots = dot_positions(bytes);
-    let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
+    let first = memchr::memchr(b'.', bytes).ok_or(INVALID_FORM)?;
+    let second = memchr::memchr(b'.', &bytes[first + 1..])
+        .map(|i| first + 1 + i)
+        .ok_or(INVALID_FORM)?;
+    if memchr::memchr(b'.', &bytes[second + 1..]).is_some() {
         return Err(INVALID_FORM);
-    };
+    }
     let (h64, p64, s64) = (
         &bytes[..first],
         &bytes[first + 1..second],
@@ -91,22 +132,9 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, Rejection> {
     let payload_json = b64(p64, "payload")?;
     let signature = b64(s64, "signature")?;
     let header = parse_object(&header_json, "header")?;
-    let payload = parse_object(&payload_json, "payload")?;
+    let payload = parse_payload(payload_json)?;
     let header = check_header(header)?;
-
-    Ok(Decoded {
-        header,
-        payload,
-        signing_input: &bytes[..second],
-        signature,
-    })
-}
-
-fn dot_positions(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &b)| (b == b'.').then_some(i))
+    Ok((header, payload, &bytes[..second], signature))
 }
 
 fn b64(segment: &[u8], what: &str) -> Result<Vec<u8>, Rejection> {
@@ -185,6 +213,241 @@ fn check_header(mut header: Map<String, Value>) -> Result<Header, Rejection> {
         }
     };
     Ok(Header { alg, kid, cat })
+}
+
+/// A claim as verification sees it: absent, a string, a number, or something else.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) enum Field {
+    #[default]
+    Absent,
+    Str(String),
+    Num(f64),
+    Other,
+}
+
+impl Field {
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Field::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// The payload of a session token: its JSON text (checked strictly) and the claims that
+/// verification reads.
+#[derive(Debug, Default)]
+pub(crate) struct SessionPayload {
+    pub(crate) json: String,
+    pub(crate) sub: Field,
+    pub(crate) sid: Field,
+    pub(crate) azp: Field,
+    pub(crate) iss: Field,
+    pub(crate) sts: Field,
+    pub(crate) exp: Field,
+    pub(crate) nbf: Field,
+    pub(crate) iat: Field,
+    pub(crate) aud: Option<Value>,
+}
+
+fn parse_session_payload(json: Vec<u8>) -> Result<SessionPayload, Rejection> {
+    let invalid = |err: &dyn fmt::Display| {
+        Rejection::with_message(
+            Reason::TokenInvalid,
+            format!("Invalid JWT: the payload could not be decoded as a JSON object ({err})."),
+        )
+    };
+    let mut de = serde_json::Deserializer::from_slice(&json);
+    let parsed = de::Deserializer::deserialize_map(&mut de, SessionPayloadVisitor)
+        .and_then(|payload| de.end().map(|()| payload));
+    let mut payload = parsed.map_err(|e| invalid(&e))?;
+    payload.json = String::from_utf8(json).map_err(|e| invalid(&e))?;
+    Ok(payload)
+}
+
+struct SessionPayloadVisitor;
+
+impl<'de> Visitor<'de> for SessionPayloadVisitor {
+    type Value = SessionPayload;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<SessionPayload, A::Error> {
+        let mut payload = SessionPayload::default();
+        let mut seen: Vec<Key<'de>> = Vec::with_capacity(24);
+        let depth = MAX_JSON_DEPTH - 1;
+        while let Some(key) = access.next_key::<Key<'de>>()? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            let slot = match &*key.0 {
+                "sub" => Some(&mut payload.sub),
+                "sid" => Some(&mut payload.sid),
+                "azp" => Some(&mut payload.azp),
+                "iss" => Some(&mut payload.iss),
+                "sts" => Some(&mut payload.sts),
+                "exp" => Some(&mut payload.exp),
+                "nbf" => Some(&mut payload.nbf),
+                "iat" => Some(&mut payload.iat),
+                _ => None,
+            };
+            match slot {
+                Some(slot) => *slot = access.next_value_seed(FieldSeed { depth })?,
+                None if &*key.0 == "aud" => {
+                    payload.aud = Some(access.next_value_seed(StrictValue { depth })?);
+                }
+                None => access.next_value_seed(Validate { depth })?,
+            }
+            seen.push(key);
+        }
+        Ok(payload)
+    }
+}
+
+/// A member name, borrowed from the input when it has no escapes.
+#[derive(PartialEq)]
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v)))
+    }
+}
+
+/// A claim read as a [`Field`]; a nested value is validated (duplicates, depth), not kept.
+struct FieldSeed {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed {
+    type Value = Field;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed {
+    type Value = Field;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Field, E> {
+        Ok(Field::Str(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Field, E> {
+        Ok(Field::Str(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Field, E> {
+        Ok(Field::Num(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Field, E> {
+        Ok(Field::Num(v as f64))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Field, E> {
+        Ok(Field::Num(v as f64))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Field, E> {
+        Ok(Field::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Field, E> {
+        Ok(Field::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, access: A) -> Result<Field, A::Error> {
+        Validate { depth: self.depth }.visit_seq(access)?;
+        Ok(Field::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Field, A::Error> {
+        Validate { depth: self.depth }.visit_map(access)?;
+        Ok(Field::Other)
+    }
+}
+
+/// Checks a JSON value with the rules of [`StrictObject`] without building it.
+struct Validate {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Validate {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Validate {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
+        if self.depth == 0 {
+            return Err(de::Error::custom("JSON nested too deeply"));
+        }
+        let inner = || Validate {
+            depth: self.depth - 1,
+        };
+        while access.next_element_seed(inner())?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
+        if self.depth == 0 {
+            return Err(de::Error::custom("JSON nested too deeply"));
+        }
+        let mut seen: Vec<Key<'de>> = Vec::new();
+        while let Some(key) = access.next_key::<Key<'de>>()? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            access.next_value_seed(Validate {
+                depth: self.depth - 1,
+            })?;
+            seen.push(key);
+        }
+        Ok(())
+    }
 }
 
 /// Deserialises a JSON object, refusing duplicate member names.

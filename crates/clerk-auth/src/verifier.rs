@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hashbrown::HashTable;
 use http::HeaderMap;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::claims::SessionClaims;
 use crate::error::{Reason, Rejection};
@@ -30,7 +30,7 @@ use crate::jwks::{JwksCache, JwksOptions, JwksStats, JwksStatus};
 use crate::keys::{KeySource, PublishableKey, RsaPublicKey};
 use crate::request::{session_token, FoundToken};
 use crate::revocation::Revocations;
-use crate::token::{self, CATEGORY_JWT_TEMPLATE};
+use crate::token::{self, Field, SessionPayload, CATEGORY_JWT_TEMPLATE};
 
 /// Clerk's default clock skew: 5 seconds.
 pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_millis(5000);
@@ -186,7 +186,7 @@ impl Verifier {
         }
         inner.misses.fetch_add(1, Ordering::Relaxed);
 
-        let decoded = token::decode(token)?;
+        let decoded = token::decode_session(token)?;
         let key = match &inner.keys {
             Keys::Static(key) => Arc::clone(key),
             Keys::Remote(cache) => cache.key(decoded.header.kid.as_deref()).await?,
@@ -202,7 +202,13 @@ impl Verifier {
         if decoded.header.cat.as_deref() == Some(CATEGORY_JWT_TEMPLATE) {
             return Err(template_token());
         }
-        let claims = Arc::new(SessionClaims::from_payload(decoded.payload));
+        let payload = decoded.payload;
+        let claims = Arc::new(SessionClaims::from_verified(
+            payload.json,
+            payload.sub.as_str().unwrap_or_default(),
+            payload.sid.as_str().unwrap_or_default(),
+            payload.sts.as_str(),
+        ));
         if inner.treat_pending_as_signed_out && claims.is_pending() {
             return Err(Rejection::new(
                 Reason::SessionPending,
@@ -308,10 +314,10 @@ impl Verifier {
         }
     }
 
-    fn check_claims(&self, payload: &Map<String, Value>, now_ms: f64) -> Result<Times, Rejection> {
+    fn check_claims(&self, payload: &SessionPayload, now_ms: f64) -> Result<Times, Rejection> {
         let inner = &*self.inner;
-        match payload.get("sub") {
-            Some(Value::String(sub)) if !sub.is_empty() => {}
+        match &payload.sub {
+            Field::Str(sub) if !sub.is_empty() => {}
             _ => {
                 return Err(Rejection::new(
                     Reason::TokenVerificationFailed,
@@ -320,10 +326,10 @@ impl Verifier {
             }
         }
         if !inner.audience.is_empty() {
-            check_audience(payload.get("aud"), &inner.audience)?;
+            check_audience(payload.aud.as_ref(), &inner.audience)?;
         }
         if !inner.authorized_parties.is_empty() {
-            let ok = matches!(payload.get("azp"), Some(Value::String(azp))
+            let ok = matches!(&payload.azp, Field::Str(azp)
                 if !azp.is_empty() && inner.authorized_parties.iter().any(|p| p == azp));
             if !ok {
                 return Err(Rejection::new(
@@ -334,7 +340,7 @@ impl Verifier {
             }
         }
         if let Some(issuer) = &inner.issuer {
-            if !matches!(payload.get("iss"), Some(Value::String(iss)) if iss == issuer) {
+            if payload.iss.as_str() != Some(issuer.as_str()) {
                 return Err(Rejection::with_message(
                     Reason::TokenInvalidIssuer,
                     format!("Invalid JWT issuer claim (iss): expected {issuer:?}."),
@@ -343,8 +349,8 @@ impl Verifier {
         }
         // Each time claim is checked whole (type, then time) before the next, as Clerk does.
         let skew = inner.clock_skew_ms;
-        let exp = match payload.get("exp") {
-            Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+        let exp = match payload.exp {
+            Field::Num(exp) => exp,
             _ => {
                 return Err(Rejection::new(
                     Reason::TokenVerificationFailed,
@@ -353,13 +359,13 @@ impl Verifier {
             }
         };
         check_exp(exp, now_ms, skew)?;
-        let nbf = optional_number(payload, "nbf", "not before")?;
+        let nbf = optional_number(&payload.nbf, "nbf", "not before")?;
         check_nbf(nbf, now_ms, skew)?;
-        let iat = optional_number(payload, "iat", "issued at")?;
+        let iat = optional_number(&payload.iat, "iat", "issued at")?;
         check_iat(iat, now_ms, skew)?;
         let times = Times { exp, nbf, iat };
-        match payload.get("sid") {
-            Some(Value::String(sid)) if !sid.is_empty() => Ok(times),
+        match &payload.sid {
+            Field::Str(sid) if !sid.is_empty() => Ok(times),
             _ => Err(template_token()),
         }
     }
@@ -378,14 +384,14 @@ fn template_token() -> Rejection {
 }
 
 fn optional_number(
-    payload: &Map<String, Value>,
+    field: &Field,
     name: &'static str,
     what: &'static str,
 ) -> Result<Option<f64>, Rejection> {
-    match payload.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(_) => Err(Rejection::with_message(
+    match field {
+        Field::Absent => Ok(None),
+        Field::Num(n) => Ok(Some(*n)),
+        Field::Str(_) | Field::Other => Err(Rejection::with_message(
             Reason::TokenVerificationFailed,
             format!("Invalid JWT {what} claim ({name}): it must be a number."),
         )),
