@@ -10,6 +10,11 @@
 //!   alphabet, 2 or 4 segments, ...).
 //! - [`Emulator`]: an instance (issuer, secret and publishable keys, key rotation), served over
 //!   HTTP by [`EmulatorServer`] with request counters and switchable [`Fault`]s.
+//! - A directory of users, sessions, organizations and memberships ([`objects`]), changed
+//!   from Rust as the Clerk dashboard would or through a subset of the Backend API
+//!   (`/v1/users`, `/v1/sessions`, `/v1/organizations`, in Clerk's JSON shapes and errors).
+//! - Webhooks: every change emits Clerk's event, delivered Svix-style (signed, retried, same
+//!   `svix-id` on retries) to the URL given to [`Emulator::set_webhook`], with a delivery log.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -31,18 +36,27 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod bapi;
 pub mod compact;
 mod emulator;
 pub mod ids;
 mod key;
+pub mod objects;
 mod server;
+mod store;
 mod token;
+mod webhooks;
 
 pub use compact::Compact;
 pub use emulator::Emulator;
 pub use key::{Algorithm, KeyError, SigningKey, DEFAULT_KEY_BITS, MIN_KEY_BITS};
+pub use objects::{BackendError, NewOrganization, NewUser, OrganizationUpdate, UserUpdate};
 pub use server::{EmulatorServer, Endpoint, Fault, BACKEND_JWKS_PATH, WELL_KNOWN_JWKS_PATH};
 pub use token::{
     unix_now, ClaimsVersion, Organization, TokenBuilder, CAT_IGNORE, CAT_JWT_TEMPLATE, CAT_M2M,
     CAT_SESSION, DEFAULT_AZP, DEFAULT_ISSUER, DEFAULT_LIFETIME_SECS, DEFAULT_NBF_LEEWAY_SECS,
+};
+pub use webhooks::{
+    webhook_signature, Delivery, DeliveryError, SignedDelivery, DEFAULT_DELIVERY_TIMEOUT,
+    DEFAULT_RETRY_SCHEDULE,
 };

@@ -1,24 +1,30 @@
-//! `clerk-emulator serve [--bind ADDR]`: a local Clerk JWKS server for development.
+//! `clerk-emulator serve [--bind ADDR] [--webhook-url URL]`: a local Clerk for development.
 
 use std::process::ExitCode;
 
-use clerk_emulator::Emulator;
+use clerk_emulator::{Emulator, NewUser};
 
 const USAGE: &str = "\
-Usage: clerk-emulator serve [--bind ADDR]
+Usage: clerk-emulator serve [--bind ADDR] [--webhook-url URL]
 
 Serves a local Clerk instance until Ctrl-C:
   GET /.well-known/jwks.json   public JWKS (Frontend API)
   GET /v1/jwks                 JWKS behind `Authorization: Bearer <secret key>` (Backend API)
+  /v1/users, /v1/sessions, /v1/organizations
+                               a Backend API subset, behind the secret key as well
+
+A sample user with an active session is created at start-up.
 
 Options:
-  --bind ADDR   listen address (default 127.0.0.1:0, a free port)
-  -h, --help    print this help
+  --bind ADDR         listen address (default 127.0.0.1:0, a free port)
+  --webhook-url URL   deliver Svix-signed webhook events (user.created, ...) to URL
+  -h, --help          print this help
 ";
 
 /// The only command there is, with its options.
 struct Serve {
     bind: String,
+    webhook_url: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Option<Serve>, String> {
@@ -30,17 +36,27 @@ fn parse(args: &[String]) -> Result<Option<Serve>, String> {
     }
     let mut serve = Serve {
         bind: "127.0.0.1:0".to_owned(),
+        webhook_url: None,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bind" => {
                 serve.bind = args.next().ok_or("`--bind` needs an address")?.clone();
             }
+            "--webhook-url" => {
+                let url = args.next().ok_or("`--webhook-url` needs a URL")?;
+                serve.webhook_url = Some(url.clone());
+            }
             "-h" | "--help" => return Ok(None),
-            other => match other.strip_prefix("--bind=") {
-                Some(addr) => serve.bind = addr.to_owned(),
-                None => return Err(format!("unknown option `{other}`")),
-            },
+            other => {
+                if let Some(addr) = other.strip_prefix("--bind=") {
+                    serve.bind = addr.to_owned();
+                } else if let Some(url) = other.strip_prefix("--webhook-url=") {
+                    serve.webhook_url = Some(url.to_owned());
+                } else {
+                    return Err(format!("unknown option `{other}`"));
+                }
+            }
         }
     }
     Ok(Some(serve))
@@ -68,7 +84,23 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let token = server.session_token().expires_in(3600).sign();
+    if let Some(url) = &serve.webhook_url {
+        server.set_webhook(url.clone());
+    }
+    let sample = server
+        .create_user(
+            NewUser::new()
+                .email("dev@example.com")
+                .first_name("Dev")
+                .last_name("User"),
+        )
+        .and_then(|user| server.create_session(&user.id));
+    let token = match &sample {
+        Ok(session) => server.session_token_for(session),
+        Err(_) => server.session_token(),
+    }
+    .expires_in(3600)
+    .sign();
 
     println!("clerk-emulator listening on {}", server.local_addr());
     println!();
@@ -80,7 +112,17 @@ async fn main() -> ExitCode {
     println!("Issuer           {}", server.issuer());
     println!("Publishable key  {}", server.publishable_key());
     println!("Secret key       {}", server.secret_key());
+    if let Some(url) = &serve.webhook_url {
+        println!("Webhooks         {url}");
+        println!("Signing secret   {}", server.webhook_secret());
+    }
     println!();
+    if let Ok(session) = &sample {
+        println!(
+            "Sample user      {} <dev@example.com>, session {}",
+            session.user_id, session.id
+        );
+    }
     println!("Sample session token (valid for 1 hour):");
     println!("{token}");
     println!();
@@ -124,6 +166,27 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(serve.bind, "[::1]:9000");
+    }
+
+    #[test]
+    fn webhook_url_is_taken_in_both_spellings() {
+        assert_eq!(parse(&args(&["serve"])).unwrap().unwrap().webhook_url, None);
+        let serve = parse(&args(&[
+            "serve",
+            "--webhook-url",
+            "http://127.0.0.1:8080/webhooks/clerk",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            serve.webhook_url.as_deref(),
+            Some("http://127.0.0.1:8080/webhooks/clerk")
+        );
+        let serve = parse(&args(&["serve", "--webhook-url=http://[::1]:9/h"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(serve.webhook_url.as_deref(), Some("http://[::1]:9/h"));
+        assert!(parse(&args(&["serve", "--webhook-url"])).is_err());
     }
 
     #[test]

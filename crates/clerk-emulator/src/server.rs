@@ -1,4 +1,5 @@
-//! Serving the emulator over HTTP: the JWKS endpoints, request counters and switchable faults.
+//! Serving the emulator over HTTP: the JWKS endpoints, the Backend API routes (see
+//! `bapi.rs`), request counters and switchable faults.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -12,10 +13,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::bapi;
 use crate::emulator::Emulator;
 use crate::ids;
 
@@ -24,32 +26,45 @@ pub const WELL_KNOWN_JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The path of the Backend API JWKS endpoint, which requires the secret key.
 pub const BACKEND_JWKS_PATH: &str = "/v1/jwks";
 
-/// One of the emulator's JWKS endpoints.
+/// A class of the emulator's endpoints, each with its own fault and request counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `GET /.well-known/jwks.json`: public, like Clerk's Frontend API.
     WellKnownJwks,
     /// `GET /v1/jwks`: requires `Authorization: Bearer <secret key>`, like Clerk's Backend API.
     BackendJwks,
+    /// Every other Backend API route (`/v1/users`, `/v1/sessions`, `/v1/organizations`, …),
+    /// behind the secret key as well.
+    BackendApi,
 }
 
 impl Endpoint {
-    /// Both endpoints.
-    pub const ALL: [Endpoint; 2] = [Endpoint::WellKnownJwks, Endpoint::BackendJwks];
+    /// Every endpoint class.
+    pub const ALL: [Endpoint; 3] = [
+        Endpoint::WellKnownJwks,
+        Endpoint::BackendJwks,
+        Endpoint::BackendApi,
+    ];
+
+    /// The two JWKS endpoints.
+    pub const JWKS: [Endpoint; 2] = [Endpoint::WellKnownJwks, Endpoint::BackendJwks];
 
     fn index(self) -> usize {
         match self {
             Self::WellKnownJwks => 0,
             Self::BackendJwks => 1,
+            Self::BackendApi => 2,
         }
     }
 }
 
-/// How a JWKS endpoint misbehaves. Switch it at runtime with [`EmulatorServer::set_fault`];
-/// faulted requests still count as requests.
+/// How an endpoint misbehaves. Switch it at runtime with [`EmulatorServer::set_fault`] (the
+/// JWKS endpoints), [`EmulatorServer::set_backend_fault`] (the rest of the Backend API) or
+/// [`EmulatorServer::set_endpoint_fault`]; faulted requests still count as requests.
 ///
-/// A fault replaces the endpoint's normal answer, including the secret-key check of
-/// `/v1/jwks`, except [`Fault::Delay`], which only delays it.
+/// A fault replaces the endpoint's normal answer, including the secret-key check of the
+/// Backend API, except [`Fault::Delay`], which only delays it, and [`Fault::FailFirst`] once
+/// its failures are used up.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Fault {
     /// Answer normally.
@@ -58,6 +73,9 @@ pub enum Fault {
     /// Answer with this HTTP status and a Clerk-shaped error body (`429` also gets
     /// `Retry-After: 1`). An invalid status code gives 500.
     Status(u16),
+    /// Answer the first `n` requests (counted from when the fault is set) as
+    /// [`Fault::Status`] with this status, then normally: a transient outage.
+    FailFirst(u32, u16),
     /// Accept the request and never answer (until the server shuts down, when it gives 503).
     Hang,
     /// Wait this long, then answer normally.
@@ -74,10 +92,12 @@ pub enum Fault {
     Body(String),
 }
 
-struct Shared {
-    emulator: Emulator,
-    faults: RwLock<[Fault; 2]>,
-    counters: [AtomicU64; 2],
+pub(crate) struct Shared {
+    pub(crate) emulator: Emulator,
+    faults: RwLock<[Fault; 3]>,
+    counters: [AtomicU64; 3],
+    /// Requests answered by a [`Fault::FailFirst`] since it was set.
+    failed: [AtomicU64; 3],
     shutdown: watch::Receiver<bool>,
 }
 
@@ -92,49 +112,55 @@ impl Shared {
         let _ = shutdown.wait_for(|stop| *stop).await;
     }
 
-    async fn answer(&self, endpoint: Endpoint, headers: &HeaderMap) -> Response {
+    /// Counts the request and applies the endpoint's fault: `Some` answer replaces the normal
+    /// one.
+    async fn fault_answer(&self, endpoint: Endpoint) -> Option<Response> {
         self.counters[endpoint.index()].fetch_add(1, Ordering::SeqCst);
-        let fault = self.fault(endpoint);
-        match fault {
-            Fault::None => {}
+        match self.fault(endpoint) {
+            Fault::None => None,
             Fault::Delay(delay) => {
                 tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = self.shutting_down() => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                    () = tokio::time::sleep(delay) => None,
+                    () = self.shutting_down() => Some(StatusCode::SERVICE_UNAVAILABLE.into_response()),
                 }
             }
             Fault::Hang => {
                 self.shutting_down().await;
-                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                Some(StatusCode::SERVICE_UNAVAILABLE.into_response())
             }
-            Fault::Status(code) => {
-                let status =
-                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                let message = format!("Emulated HTTP {}", status.as_u16());
-                let mut response = clerk_error(status, "emulated_fault", &message, &message);
-                if status == StatusCode::TOO_MANY_REQUESTS {
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                }
-                return response;
+            Fault::Status(code) => Some(status_fault(code)),
+            Fault::FailFirst(n, code) => {
+                let failed = self.failed[endpoint.index()].fetch_add(1, Ordering::SeqCst);
+                (failed < u64::from(n)).then(|| status_fault(code))
             }
-            Fault::Garbage => {
-                return json_body("<html><body>502 Bad Gateway</body></html>".to_owned());
-            }
-            Fault::EmptyKeys => return json_body(r#"{"keys":[]}"#.to_owned()),
-            Fault::Oversized(size) => return json_body(self.oversized(size)),
-            Fault::Body(body) => return json_body(body),
+            Fault::Garbage => Some(json_body(
+                "<html><body>502 Bad Gateway</body></html>".to_owned(),
+            )),
+            Fault::EmptyKeys => Some(json_body(r#"{"keys":[]}"#.to_owned())),
+            Fault::Oversized(size) => Some(json_body(self.oversized(size))),
+            Fault::Body(body) => Some(json_body(body)),
+        }
+    }
+
+    async fn answer(&self, endpoint: Endpoint, headers: &HeaderMap) -> Response {
+        if let Some(response) = self.fault_answer(endpoint).await {
+            return response;
         }
         if endpoint == Endpoint::BackendJwks && !self.authorized(headers) {
-            return clerk_error(
-                StatusCode::UNAUTHORIZED,
-                "clerk_key_invalid",
-                "The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.",
-                "The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.",
-            );
+            return key_invalid();
         }
         json_body(self.emulator.jwks().to_string())
+    }
+
+    /// The gate of every Backend API route but `/v1/jwks`: counter, fault, secret key.
+    pub(crate) async fn backend_gate(&self, headers: &HeaderMap) -> Result<(), Response> {
+        if let Some(response) = self.fault_answer(Endpoint::BackendApi).await {
+            return Err(response);
+        }
+        if !self.authorized(headers) {
+            return Err(key_invalid());
+        }
+        Ok(())
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -157,17 +183,60 @@ impl Shared {
     }
 }
 
-fn json_body(body: String) -> Response {
+pub(crate) fn json_body(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// A Backend API error response: `{"errors":[{code,message,long_message}],"clerk_trace_id"}`.
-fn clerk_error(status: StatusCode, code: &str, message: &str, long_message: &str) -> Response {
+/// A Backend API error response:
+/// `{"errors":[{code,message,long_message,meta}],"clerk_trace_id"}`.
+pub(crate) fn clerk_error_with_meta(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    long_message: &str,
+    meta: Value,
+) -> Response {
     let body = json!({
-        "errors": [{ "code": code, "message": message, "long_message": long_message }],
+        "errors": [{ "code": code, "message": message, "long_message": long_message, "meta": meta }],
         "clerk_trace_id": ids::hex(32),
     });
     (status, json_body(body.to_string())).into_response()
+}
+
+fn clerk_error(status: StatusCode, code: &str, message: &str, long_message: &str) -> Response {
+    clerk_error_with_meta(status, code, message, long_message, json!({}))
+}
+
+fn key_invalid() -> Response {
+    clerk_error(
+        StatusCode::UNAUTHORIZED,
+        "clerk_key_invalid",
+        "The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.",
+        "The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.",
+    )
+}
+
+/// The answer of [`Fault::Status`].
+fn status_fault(code: u16) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let message = format!("Emulated HTTP {}", status.as_u16());
+    let mut response = clerk_error(status, "emulated_fault", &message, &message);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// Any path the emulator does not serve: Clerk's 404.
+async fn not_found() -> Response {
+    clerk_error(
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
+        "not found",
+        "Resource not found",
+    )
 }
 
 async fn well_known_jwks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
@@ -234,13 +303,16 @@ impl EmulatorServer {
         let (stop, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
             emulator,
-            faults: RwLock::new([Fault::None, Fault::None]),
-            counters: [AtomicU64::new(0), AtomicU64::new(0)],
+            faults: RwLock::new([Fault::None, Fault::None, Fault::None]),
+            counters: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            failed: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             shutdown: shutdown.clone(),
         });
         let app = Router::new()
             .route(WELL_KNOWN_JWKS_PATH, get(well_known_jwks))
             .route(BACKEND_JWKS_PATH, get(backend_jwks))
+            .merge(bapi::routes())
+            .fallback(not_found)
             .with_state(Arc::clone(&shared));
         let mut shutdown_signal = shutdown;
         let task = tokio::spawn(async move {
@@ -287,15 +359,18 @@ impl EmulatorServer {
 
     /// Sets the fault of both JWKS endpoints.
     pub fn set_fault(&self, fault: Fault) {
-        let mut faults = self
-            .shared
-            .faults
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        *faults = [fault.clone(), fault];
+        for endpoint in Endpoint::JWKS {
+            self.set_endpoint_fault(endpoint, fault.clone());
+        }
     }
 
-    /// Sets the fault of one endpoint.
+    /// Sets the fault of the Backend API routes other than `/v1/jwks` (users, sessions,
+    /// organizations).
+    pub fn set_backend_fault(&self, fault: Fault) {
+        self.set_endpoint_fault(Endpoint::BackendApi, fault);
+    }
+
+    /// Sets the fault of one endpoint (a [`Fault::FailFirst`] starts counting afresh).
     pub fn set_endpoint_fault(&self, endpoint: Endpoint, fault: Fault) {
         let mut faults = self
             .shared
@@ -303,6 +378,7 @@ impl EmulatorServer {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         faults[endpoint.index()] = fault;
+        self.shared.failed[endpoint.index()].store(0, Ordering::SeqCst);
     }
 
     /// The current fault of an endpoint.
@@ -327,7 +403,12 @@ impl EmulatorServer {
 
     /// Requests to both JWKS endpoints.
     pub fn jwks_requests(&self) -> u64 {
-        Endpoint::ALL.iter().map(|e| self.requests(*e)).sum()
+        Endpoint::JWKS.iter().map(|e| self.requests(*e)).sum()
+    }
+
+    /// Requests to the Backend API routes other than `/v1/jwks`.
+    pub fn backend_api_requests(&self) -> u64 {
+        self.requests(Endpoint::BackendApi)
     }
 
     /// Sets every request counter back to zero.

@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod client;
+mod error;
+mod organizations;
+mod page;
+mod sessions;
+mod users;
+
+/// Clerk's objects, shared with `clerk-webhooks`: webhook payloads and Backend API responses
+/// share Clerk's object shapes, so one tolerant type serves both. Only `id` is required; a
+/// field of an unexpected type reads as absent, and unknown fields are kept in `extra`, so a
+/// change on Clerk's side never makes an answer unreadable.
+pub use clerk_webhooks::{
+    DeletedObject, EmailAddress, Organization, OrganizationMembership, PublicUserData, Session,
+    User,
+};
+pub use client::{
+    Client, ClientBuilder, API_URL_ENV, BACKOFF_BASE, DEFAULT_API_URL, DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT, MAX_BACKOFF, MAX_RETRY_AFTER, SECRET_KEY_ENV,
+};
+pub use error::{ApiError, Error};
+pub use organizations::{MembershipListParams, OrganizationListParams, Organizations};
+pub use page::Page;
+pub use sessions::Sessions;
+pub use users::{MetadataUpdate, UserCreate, UserListParams, UserUpdate, Users};
