@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 pub use clerk_auth::verifier::ConfigError;
+use clerk_webhooks::Webhook;
 use http::HeaderValue;
 
 /// The default listen address.
@@ -94,7 +95,8 @@ pub struct Config {
     #[arg(long, env = "CLERK_CLOCK_SKEW_MS", value_name = "CLERK_CLOCK_SKEW_MS")]
     pub clerk_clock_skew_ms: Option<String>,
 
-    /// `whsec_…`: the signing secret of Clerk's webhooks (`POST /webhooks/clerk`, a later step).
+    /// `whsec_…`: the signing secret of Clerk's webhooks (`POST /webhooks/clerk`); several,
+    /// separated by commas, while rotating. Unset: the route answers 503.
     #[arg(
         long,
         env = "CLERK_WEBHOOK_SIGNING_SECRET",
@@ -241,14 +243,7 @@ impl Config {
         if self.max_body_bytes == 0 {
             return Err(error("MAX_BODY_BYTES", "must be at least 1 byte"));
         }
-        if let Some(secret) = non_empty(&self.clerk_webhook_signing_secret) {
-            if !secret.starts_with("whsec_") {
-                return Err(error(
-                    "CLERK_WEBHOOK_SIGNING_SECRET",
-                    "a webhook signing secret looks like whsec_… (Clerk dashboard → Webhooks)",
-                ));
-            }
-        }
+        self.webhook()?;
         if let Some(filter) = non_empty(&self.rust_log) {
             tracing_subscriber::EnvFilter::try_new(filter)
                 .map_err(|e| error("RUST_LOG", format!("not a valid log filter: {e}")))?;
@@ -324,6 +319,70 @@ impl Config {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
+
+    /// The Backend API client for `GET /v1/me?fresh=true`, from `CLERK_SECRET_KEY` and
+    /// `CLERK_API_URL` (default `https://api.clerk.com`). `None` without a secret key: the
+    /// route then answers 503. On the request path, so each attempt is short and retried once.
+    pub fn backend(&self) -> Result<Option<clerk_backend::Client>, ConfigError> {
+        let Some(secret_key) = non_empty(&self.clerk_secret_key) else {
+            return Ok(None);
+        };
+        backend_client(secret_key, non_empty(&self.clerk_api_url)).map(Some)
+    }
+
+    /// The verifier of Clerk's webhooks, from `CLERK_WEBHOOK_SIGNING_SECRET`: one secret, or
+    /// several separated by commas or spaces while a secret is being rotated (a delivery
+    /// signed by any of them is accepted). The `whsec_` prefix is optional, as in Clerk's SDK.
+    /// `None` when unset: `POST /webhooks/clerk` then answers 503.
+    pub fn webhook(&self) -> Result<Option<Webhook>, ConfigError> {
+        let Some(list) = non_empty(&self.clerk_webhook_signing_secret) else {
+            return Ok(None);
+        };
+        let webhook = Webhook::from_secret_list(list).map_err(|err| {
+            // The library's messages never contain the secret.
+            let problem = match err {
+                clerk_webhooks::ConfigError::MissingSecret => "no secret in the list".to_owned(),
+                other => other.to_string(),
+            };
+            error(
+                "CLERK_WEBHOOK_SIGNING_SECRET",
+                format!(
+                    "{problem}; copy the signing secret (whsec_…) from the Clerk dashboard → \
+                     Webhooks, several separated by commas while rotating"
+                ),
+            )
+        })?;
+        Ok(Some(webhook.with_max_body_bytes(self.max_body_bytes)))
+    }
+}
+
+/// How long one Backend API attempt may take on the request path.
+pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(4);
+/// How many times a failed Backend API call is retried on the request path.
+pub const BACKEND_RETRIES: u32 = 1;
+
+/// A Backend API client for this secret key and API URL (default Clerk's).
+pub fn backend_client(
+    secret_key: &str,
+    api_url: Option<&str>,
+) -> Result<clerk_backend::Client, ConfigError> {
+    let mut builder = clerk_backend::Client::builder()
+        .secret_key(secret_key)
+        .timeout(BACKEND_TIMEOUT)
+        .max_retries(BACKEND_RETRIES);
+    if let Some(api_url) = api_url {
+        builder = builder.api_url(api_url);
+    }
+    builder.build().map_err(|err| {
+        // The library's messages never hold the key; those about the URL say "API URL".
+        let message = err.to_string();
+        let variable = if message.contains("API URL") {
+            "CLERK_API_URL"
+        } else {
+            "CLERK_SECRET_KEY"
+        };
+        error(variable, message)
+    })
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {
@@ -413,13 +472,19 @@ mod tests {
         .validate()
         .unwrap_err();
         assert_eq!(err.variable, "DATABASE_URL");
-        let err = Config {
-            clerk_webhook_signing_secret: Some("secret".into()),
-            ..Config::default()
+        for bad in ["whsec_not base64!", "whsec_", "whsec_c2VjcmV0, %%%"] {
+            let err = Config {
+                clerk_webhook_signing_secret: Some(bad.into()),
+                ..Config::default()
+            }
+            .validate()
+            .unwrap_err();
+            assert_eq!(err.variable, "CLERK_WEBHOOK_SIGNING_SECRET", "{bad}");
+            assert!(
+                !err.message.contains("c2VjcmV0"),
+                "the secret is not echoed"
+            );
         }
-        .validate()
-        .unwrap_err();
-        assert_eq!(err.variable, "CLERK_WEBHOOK_SIGNING_SECRET");
         let err = Config {
             request_timeout_ms: 0,
             ..Config::default()
@@ -427,6 +492,24 @@ mod tests {
         .validate()
         .unwrap_err();
         assert_eq!(err.variable, "REQUEST_TIMEOUT_MS");
+    }
+
+    #[test]
+    fn webhook_secrets_take_an_optional_prefix_and_a_rotation_list() {
+        let with = |secret: &str| Config {
+            clerk_webhook_signing_secret: Some(secret.to_owned()),
+            ..Config::default()
+        };
+        assert!(Config::default().webhook().unwrap().is_none());
+        assert!(with("  ").webhook().unwrap().is_none());
+        for good in [
+            "whsec_c2VjcmV0LWtleQ==",
+            "c2VjcmV0LWtleQ==",
+            "whsec_c2VjcmV0LWtleQ==,whsec_b2xkLWtleQ==",
+            "whsec_c2VjcmV0LWtleQ== b2xkLWtleQ==",
+        ] {
+            assert!(with(good).webhook().unwrap().is_some(), "{good}");
+        }
     }
 
     #[test]

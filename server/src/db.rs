@@ -2,7 +2,8 @@
 //! so the same queries and migrations run on both.
 //!
 //! Portable SQL only: `$1` placeholders, `TEXT`/`BIGINT`/`BOOLEAN` columns, times as `BIGINT`
-//! Unix milliseconds, JSON kept as text. Only this module and `http/` know SQL.
+//! Unix milliseconds, JSON kept as text. Only this module, [`crate::sync`],
+//! [`crate::revocation`] and `http/` know SQL.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -13,11 +14,18 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::AnyPool;
 
 /// The migrations, embedded in the binary and applied at startup, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "notes and users",
-    include_str!("../migrations/0001_notes_and_users.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "notes and users",
+        include_str!("../migrations/0001_notes_and_users.sql"),
+    ),
+    (
+        2,
+        "webhook sync",
+        include_str!("../migrations/0002_webhook_sync.sql"),
+    ),
+];
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +77,11 @@ impl DatabaseUrl {
         self.backend
     }
 
+    /// The URL itself. It may hold a password: never log it.
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+
     /// The file of an SQLite URL, if it names one (not `:memory:`).
     fn sqlite_file(&self) -> Option<&Path> {
         let rest = self.url.strip_prefix("sqlite:")?;
@@ -82,7 +95,7 @@ impl DatabaseUrl {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
-    backend: Backend,
+    url: DatabaseUrl,
 }
 
 impl Db {
@@ -116,7 +129,7 @@ impl Db {
         migrator().run(&pool).await?;
         Ok(Db {
             pool,
-            backend: url.backend,
+            url: url.clone(),
         })
     }
 
@@ -127,7 +140,13 @@ impl Db {
 
     /// The backend.
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.url.backend
+    }
+
+    /// The URL it was opened with (for connections outside the pool, such as PostgreSQL's
+    /// `LISTEN`).
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
     }
 
     /// Whether the database answers `SELECT 1`.

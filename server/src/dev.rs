@@ -1,58 +1,126 @@
-//! `--dev`: a local Clerk (the emulator) in the same process, and ready-made tokens.
+//! `--dev`: a local Clerk (the emulator) in the same process, with users, an organization
+//! and ready-made tokens.
 //!
-//! No Clerk account and no network: the emulator serves its JWKS on a loopback port, the
-//! verifier is pointed at it, and the tokens printed at startup are signed by its key.
+//! No Clerk account and no network: the emulator serves its JWKS on a loopback port and the
+//! verifier is pointed at it; once the server listens, the emulator delivers its webhooks
+//! (Svix-signed, with a secret new at each start) to the server's `/webhooks/clerk`, and the
+//! users and organization created then reach the local tables as they would from Clerk.
 
 use std::net::SocketAddr;
 
-use clerk_emulator::{Emulator, EmulatorServer, Organization, SigningKey};
+use clerk_emulator::{Emulator, EmulatorServer, NewOrganization, NewUser, SigningKey};
+use clerk_webhooks::Webhook;
 
 /// How long the printed tokens stay valid.
 pub const TOKEN_LIFETIME_SECS: i64 = 3600;
+
+/// The slug of the dev organization.
+pub const ORGANIZATION_SLUG: &str = "acme";
 
 /// The emulator and the tokens minted from it.
 #[derive(Debug)]
 pub struct DevClerk {
     server: EmulatorServer,
-    /// A signed-in user with an email claim, no organization.
+    authorized_party: Option<String>,
+    /// A signed-in user (Ada) with an email claim, no organization; set by
+    /// [`DevClerk::connect`].
     pub user_token: String,
-    /// An admin of the organization `org_dev_acme`.
+    /// An admin of the organization `acme` (Grace); set by [`DevClerk::connect`].
     pub admin_token: String,
 }
 
 impl DevClerk {
-    /// Starts the emulator on a free loopback port (with a new 2048-bit key) and mints the
-    /// tokens. `azp` is the first authorized party, if any are configured.
+    /// Starts the emulator on a free loopback port (with a new 2048-bit key). `azp` is the
+    /// first authorized party, if any are configured.
     pub async fn start(authorized_party: Option<&str>) -> std::io::Result<DevClerk> {
         let key = tokio::task::spawn_blocking(|| SigningKey::generate(2048))
             .await
             .map_err(std::io::Error::other)?;
         let server = Emulator::with_key(key).serve("127.0.0.1:0").await?;
-        let token = |user: &str, email: &str| {
-            let builder = server
-                .session_token()
-                .user(user)
-                .claim("email", email)
-                .expires_in(TOKEN_LIFETIME_SECS);
-            match authorized_party {
-                Some(azp) => builder.azp(azp),
-                None => builder,
-            }
-        };
-        let user_token = token("user_dev_ada", "ada@example.com").sign();
-        let admin_token = token("user_dev_grace", "grace@example.com")
-            .organization(
-                Organization::new("org_dev_acme")
-                    .slug("acme")
-                    .role("org:admin")
-                    .permissions(["org:notes:write", "org:notes:delete"]),
-            )
-            .sign();
         Ok(DevClerk {
             server,
-            user_token,
-            admin_token,
+            authorized_party: authorized_party.map(str::to_owned),
+            user_token: String::new(),
+            admin_token: String::new(),
         })
+    }
+
+    /// Points the emulator's webhooks at the server listening on `addr`, then creates the dev
+    /// users (Ada; Grace, the admin of organization `acme`, with Ada a member), their
+    /// sessions, and a token for each.
+    pub fn connect(&mut self, addr: SocketAddr) -> std::io::Result<()> {
+        let clerk = &self.server;
+        clerk.set_webhook(format!("{}/webhooks/clerk", base_url(addr)));
+        let ada = clerk
+            .create_user(
+                NewUser::new()
+                    .email("ada@example.com")
+                    .first_name("Ada")
+                    .last_name("Lovelace")
+                    .public_metadata(serde_json::json!({"plan": "free"})),
+            )
+            .map_err(std::io::Error::other)?;
+        let grace = clerk
+            .create_user(
+                NewUser::new()
+                    .email("grace@example.com")
+                    .first_name("Grace")
+                    .last_name("Hopper"),
+            )
+            .map_err(std::io::Error::other)?;
+        clerk
+            .create_organization(
+                NewOrganization::new("Acme")
+                    .slug(ORGANIZATION_SLUG)
+                    .created_by(&grace.id),
+            )
+            .map_err(std::io::Error::other)?;
+        clerk
+            .add_membership(ORGANIZATION_SLUG, &ada.id, "org:member")
+            .map_err(std::io::Error::other)?;
+        let ada_session = clerk
+            .create_session(&ada.id)
+            .map_err(std::io::Error::other)?;
+        let grace_session = clerk
+            .create_session(&grace.id)
+            .map_err(std::io::Error::other)?;
+        let finish = |builder: clerk_emulator::TokenBuilder, email: &str| {
+            let builder = builder
+                .claim("email", email)
+                .expires_in(TOKEN_LIFETIME_SECS);
+            match &self.authorized_party {
+                Some(azp) => builder.azp(azp.clone()),
+                None => builder,
+            }
+            .sign()
+        };
+        let user_token = finish(clerk.session_token_for(&ada_session), "ada@example.com");
+        let admin_token = finish(
+            clerk
+                .session_token_in_org(&grace_session, ORGANIZATION_SLUG)
+                .map_err(std::io::Error::other)?,
+            "grace@example.com",
+        );
+        self.user_token = user_token;
+        self.admin_token = admin_token;
+        Ok(())
+    }
+
+    /// The verifier of the emulator's webhooks.
+    pub fn webhook(&self, max_body_bytes: usize) -> Webhook {
+        Webhook::new(&self.server.webhook_secret())
+            .expect("the emulator's secret is valid")
+            .with_max_body_bytes(max_body_bytes)
+    }
+
+    /// A Backend API client for the emulator (its secret key and API URL).
+    pub fn backend(&self) -> Result<clerk_backend::Client, crate::ConfigError> {
+        crate::config::backend_client(&self.server.secret_key(), Some(self.server.api_url()))
+    }
+
+    /// The emulator.
+    pub fn emulator(&self) -> &Emulator {
+        &self.server
     }
 
     /// The emulator's JWKS URL.
@@ -67,23 +135,25 @@ impl DevClerk {
 
     /// What to print once the server listens on `addr`.
     pub fn banner(&self, addr: SocketAddr) -> String {
-        let host = if addr.ip().is_unspecified() {
-            format!("127.0.0.1:{}", addr.port())
-        } else {
-            addr.to_string()
-        };
-        let base = format!("http://{host}");
+        let base = base_url(addr);
         format!(
             "\n\
              api-server is running in dev mode: a local Clerk emulator signs the tokens below\n\
-             (JWKS {jwks}). Tokens are valid for 1 hour.\n\
+             (JWKS {jwks}) and delivers its webhooks to {base}/webhooks/clerk.\n\
+             Tokens are valid for 1 hour.\n\
              \n\
              A signed-in user (ada@example.com):\n\
              \n  curl -H \"Authorization: Bearer {user}\" {base}/protected\n\
              \n\
-             An admin of organization org_dev_acme (grace@example.com), creating a note:\n\
+             Her profile, as webhooks stored it, or fresh from the (emulated) Backend API:\n\
+             \n  curl -H \"Authorization: Bearer {user}\" \"{base}/v1/me?fresh=true\"\n\
+             \n\
+             An admin of organization acme (grace@example.com), creating a note:\n\
              \n  curl -H \"Authorization: Bearer {admin}\" -H \"Content-Type: application/json\" \
              -d '{{\"title\":\"Hello\",\"body\":\"from the dev server\"}}' {base}/v1/notes\n\
+             \n\
+             The same admin, listing the organization's users (synced by webhooks):\n\
+             \n  curl -H \"Authorization: Bearer {admin}\" {base}/v1/admin/users\n\
              \n\
              API docs: {base}/docs   OpenAPI: {base}/openapi.json   Metrics: {base}/metrics\n",
             jwks = self.jwks_url(),
@@ -95,5 +165,14 @@ impl DevClerk {
     /// Stops the emulator.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
+    }
+}
+
+/// `http://host:port`, with a loopback host for an unspecified address.
+fn base_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}", addr.port())
+    } else {
+        format!("http://{addr}")
     }
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use clerk_webhooks::WebhookError;
 use serde::Serialize;
 
 /// Why a request failed.
@@ -41,6 +42,21 @@ pub enum ApiError {
     Unprocessable(String),
     /// 422: values that break a rule, by field name.
     Validation(BTreeMap<&'static str, String>),
+    /// 400: a webhook delivery that does not verify (missing headers, a bad signature, a
+    /// timestamp more than 5 minutes away) or whose verified body is not a Clerk event.
+    /// `reason` says which; nothing was written. Svix retries it, to no avail unless the
+    /// signing secret is fixed.
+    InvalidWebhook(WebhookError),
+    /// 502: Clerk's Backend API failed or refused. The message never holds the secret key.
+    BadGateway(String),
+    /// 503: a feature this server is not configured for (`webhooks-not-configured`,
+    /// `backend-api-not-configured`).
+    NotConfigured {
+        /// Machine-readable reason.
+        reason: &'static str,
+        /// What to set.
+        message: &'static str,
+    },
     /// 503: the request took longer than `REQUEST_TIMEOUT_MS`.
     Timeout,
     /// 500: anything else (a database failure, a bug). Logged, never shown.
@@ -65,7 +81,12 @@ impl ApiError {
             ApiError::Unprocessable(_) | ApiError::Validation(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InvalidWebhook(WebhookError::BodyTooLarge { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::InvalidWebhook(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::NotConfigured { .. } | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +96,25 @@ impl ApiError {
         ApiError::Forbidden {
             reason,
             message: message.into(),
+        }
+    }
+
+    /// The reason of a refused webhook delivery, e.g. `signature-mismatch`.
+    pub fn webhook_reason(err: &WebhookError) -> &'static str {
+        match err {
+            WebhookError::MissingHeaders(_) => "missing-headers",
+            WebhookError::DuplicateHeader(_)
+            | WebhookError::InvalidHeader(_)
+            | WebhookError::HeaderTooLong { .. } => "invalid-headers",
+            WebhookError::InvalidTimestamp => "invalid-timestamp",
+            WebhookError::TimestampTooOld => "timestamp-too-old",
+            WebhookError::TimestampTooNew => "timestamp-too-new",
+            WebhookError::NoMatchingSignature => "signature-mismatch",
+            WebhookError::BodyTooLarge { .. } => "body-too-large",
+            WebhookError::InvalidJson(_)
+            | WebhookError::JsonTooDeep
+            | WebhookError::NotAnEvent(_) => "not-an-event",
+            _ => "invalid-webhook",
         }
     }
 
@@ -97,6 +137,7 @@ struct Body<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let webhook_message;
         let (error, reason, message, fields): (&str, Option<&str>, &str, _) = match &self {
             ApiError::BadRequest(message) => ("bad_request", None, message, None),
             ApiError::Forbidden { reason, message } => {
@@ -128,6 +169,30 @@ impl IntoResponse for ApiError {
                 "Some fields are not valid.",
                 Some(fields),
             ),
+            ApiError::InvalidWebhook(WebhookError::BodyTooLarge { .. }) => (
+                "payload_too_large",
+                None,
+                "The request body is larger than this server accepts.",
+                None,
+            ),
+            ApiError::InvalidWebhook(err) => {
+                webhook_message = err.to_string();
+                (
+                    "invalid_webhook",
+                    Some(ApiError::webhook_reason(err)),
+                    webhook_message.as_str(),
+                    None,
+                )
+            }
+            ApiError::BadGateway(message) => (
+                "bad_gateway",
+                Some("backend-api-error"),
+                message.as_str(),
+                None,
+            ),
+            ApiError::NotConfigured { reason, message } => {
+                ("unavailable", Some(*reason), *message, None)
+            }
             ApiError::Timeout => (
                 "timeout",
                 None,

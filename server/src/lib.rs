@@ -23,6 +23,8 @@ pub mod db;
 pub mod dev;
 pub mod error;
 pub mod http;
+pub mod revocation;
+pub mod sync;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -35,7 +37,7 @@ use tokio::task::JoinHandle;
 pub use config::{Config, ConfigError};
 pub use http::{app, AppState};
 
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::dev::DevClerk;
 
 /// Why the server could not start.
@@ -94,7 +96,8 @@ pub struct Server {
     state: AppState,
     stop: watch::Sender<bool>,
     serving: JoinHandle<std::io::Result<()>>,
-    key_refresher: JoinHandle<()>,
+    /// Keeping the keys fresh, pruning old rows, listening for revocations.
+    background: Vec<JoinHandle<()>>,
     dev: Option<DevClerk>,
 }
 
@@ -131,7 +134,9 @@ impl Server {
             Ok(Err(err)) => tracing::error!(error = %err, "the server stopped with an error"),
             Err(err) => tracing::error!(error = %err, "the server task failed"),
         }
-        let _ = self.key_refresher.await;
+        for task in self.background {
+            let _ = task.await;
+        }
         self.state.db().close().await;
         if let Some(dev) = self.dev {
             dev.shutdown().await;
@@ -143,7 +148,7 @@ impl Server {
 /// and starts serving on `config.bind`. Returns once the socket is bound.
 pub async fn start(config: Config) -> Result<Server, StartError> {
     config.validate()?;
-    let dev = if config.dev {
+    let mut dev = if config.dev {
         let azp = config
             .clerk_var("CLERK_AUTHORIZED_PARTIES")
             .and_then(|parties| {
@@ -162,12 +167,48 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         None
     };
     let verifier = build_verifier(&config, dev.as_ref())?;
+    let webhook = match &dev {
+        Some(dev) => {
+            if config.webhook()?.is_some() {
+                tracing::warn!("--dev: using the local emulator's webhook signing secret instead");
+            }
+            Some(dev.webhook(config.max_body_bytes))
+        }
+        None => config.webhook()?,
+    };
+    let backend = match &dev {
+        Some(dev) => Some(dev.backend()?),
+        None => config.backend()?,
+    };
     let db = Db::connect(&config.database()?)
         .await
         .map_err(StartError::Database)?;
+    // Listen before loading: a revocation committed meanwhile is then either in the tables
+    // or notified.
+    let revocation_listener = match db.backend() {
+        Backend::Postgres => match revocation::connect_listener(&db).await {
+            Ok(listener) => Some(listener),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for revocations yet; retrying in the background");
+                None
+            }
+        },
+        Backend::Sqlite => None,
+    };
+    let revocations = revocation::load_recent(&db, &verifier)
+        .await
+        .map_err(StartError::Database)?;
+    if revocations > 0 {
+        tracing::info!(
+            revocations,
+            "loaded the last day's revoked sessions and users"
+        );
+    }
     let state = AppState::new(
-        db,
+        db.clone(),
         verifier.clone(),
+        webhook,
+        backend,
         http::Options {
             request_timeout: config.request_timeout(),
             max_body_bytes: config.max_body_bytes,
@@ -180,6 +221,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let addr = listener
         .local_addr()
         .map_err(|err| StartError::Listen(config.bind, err))?;
+    if let Some(dev) = dev.as_mut() {
+        // Deliveries wait in the listen backlog until the server below accepts them.
+        dev.connect(addr).map_err(StartError::Emulator)?;
+    }
 
     let (stop, stopped) = watch::channel(false);
     let app = app(state.clone());
@@ -191,14 +236,25 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             })
             .await
     });
-    let key_refresher = tokio::spawn(keep_keys_fresh(verifier, stopped));
+    let mut background = vec![
+        tokio::spawn(keep_keys_fresh(verifier.clone(), stopped.clone())),
+        tokio::spawn(prune_old_rows(db.clone(), stopped.clone())),
+    ];
+    if db.backend() == Backend::Postgres {
+        background.push(tokio::spawn(revocation::listen(
+            db,
+            verifier,
+            revocation_listener,
+            stopped,
+        )));
+    }
     tracing::info!(%addr, backend = ?state.db().backend(), "listening");
     Ok(Server {
         addr,
         state,
         stop,
         serving,
-        key_refresher,
+        background,
         dev,
     })
 }
@@ -288,6 +344,23 @@ async fn keep_keys_fresh(verifier: Verifier, mut stop: watch::Receiver<bool>) {
                 }
             }
         };
+    }
+}
+
+/// Forgets old webhook message ids and revocations ([`sync::RETENTION_MS`]), at startup and
+/// then hourly.
+async fn prune_old_rows(db: Db, mut stop: watch::Receiver<bool>) {
+    const EVERY: Duration = Duration::from_secs(3600);
+    loop {
+        match sync::prune(&db, db::now_ms()).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "pruned old webhook deliveries and revocations"),
+            Err(err) => tracing::warn!(error = %err, "cannot prune old webhook deliveries"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(EVERY) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
     }
 }
 

@@ -1,15 +1,18 @@
 //! `GET /protected`, the classic guide's example route, and `GET /v1/me`, the session and the
-//! user's profile as the webhooks keep it.
+//! user's profile as the webhooks keep it (or, with `?fresh=true`, as Clerk's Backend API
+//! has it now).
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::Json;
 use clerk_axum::ClerkAuth;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{timestamp, AppState};
 use crate::error::ApiError;
+use crate::sync;
 
 /// The body of `GET /protected`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,8 +57,9 @@ pub struct Me {
     pub org_role: Option<String>,
     /// The permissions in the active organization, e.g. `org:notes:write`.
     pub org_permissions: Vec<String>,
-    /// The user as Clerk's webhooks last described it; `null` until the first `user.created`
-    /// or `user.updated` event arrives (or after `user.deleted`).
+    /// The user as Clerk's webhooks last described it (or the Backend API, with
+    /// `fresh=true`); `null` until the first `user.created` or `user.updated` event arrives,
+    /// or after `user.deleted`.
     pub profile: Option<Profile>,
 }
 
@@ -77,20 +81,101 @@ pub struct Profile {
     pub updated_at: String,
 }
 
+/// Query parameters of `GET /v1/me`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MeParams {
+    /// `true`: fetch the user from Clerk's Backend API first and store it (as a webhook
+    /// would, never over a newer row), for a profile that is current even if a webhook is
+    /// late. One Backend API call per request: Clerk rate-limits them.
+    #[serde(default)]
+    pub fresh: bool,
+}
+
 /// `GET /v1/me`: the session's claims and the user's stored profile.
 #[utoipa::path(
     get,
     path = "/v1/me",
     tag = "session",
+    params(MeParams),
     security(("clerk" = [])),
-    responses((status = 200, description = "The session and the user's profile", body = Me))
+    responses(
+        (status = 200, description = "The session and the user's profile", body = Me),
+        (status = 400, description = "A malformed query", body = super::notes::ErrorBody),
+        (status = 502, description = "`fresh=true`: Clerk's Backend API failed (`reason`: `backend-api-error`)", body = clerk_axum::openapi::AuthErrorBody),
+        (status = 503, description = "`fresh=true` without `CLERK_SECRET_KEY` (`reason`: `backend-api-not-configured`)", body = clerk_axum::openapi::AuthErrorBody),
+    )
 )]
-pub async fn me(State(state): State<AppState>, auth: ClerkAuth) -> Result<Json<Me>, ApiError> {
+pub async fn me(
+    State(state): State<AppState>,
+    auth: ClerkAuth,
+    params: Result<Query<MeParams>, QueryRejection>,
+) -> Result<Json<Me>, ApiError> {
+    let Query(params) = params?;
+    if params.fresh {
+        refresh(&state, auth.user_id()).await?;
+    }
+    let profile = stored_profile(&state, auth.user_id()).await?;
+    Ok(Json(Me {
+        user_id: auth.user_id().to_owned(),
+        session_id: auth.session_id().to_owned(),
+        org_id: auth.org_id().map(str::to_owned),
+        org_role: auth.org_role().map(str::to_owned),
+        org_permissions: auth.org_permissions().to_vec(),
+        profile,
+    }))
+}
+
+/// Fetches the user from the Backend API and stores it, order-safe.
+async fn refresh(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    let Some(backend) = state.backend() else {
+        return Err(ApiError::NotConfigured {
+            reason: "backend-api-not-configured",
+            message: "Fresh profiles need Clerk's Backend API: set CLERK_SECRET_KEY \
+                      (and CLERK_API_URL if not https://api.clerk.com).",
+        });
+    };
+    let user = backend.users().get(user_id).await.map_err(|err| {
+        tracing::warn!(
+            error = %err,
+            status = ?err.status(),
+            clerk_trace_id = ?err.clerk_trace_id(),
+            "Backend API: cannot fetch the user"
+        );
+        ApiError::BadGateway(backend_failure(&err))
+    })?;
+    if user.id != user_id {
+        return Err(ApiError::BadGateway(
+            "Clerk's Backend API answered with another user.".to_owned(),
+        ));
+    }
+    let updated_at = user.updated_at.unwrap_or(0);
+    sync::upsert_user(state.db().pool(), &user, updated_at).await?;
+    Ok(())
+}
+
+/// What to tell the client about a Backend API failure: the status and Clerk's error code,
+/// nothing about the request (its URL, its key).
+fn backend_failure(err: &clerk_backend::Error) -> String {
+    match (err.status(), err.code().filter(|code| !code.is_empty())) {
+        (Some(status), Some(code)) => {
+            format!("Clerk's Backend API answered {status} ({code}).")
+        }
+        (Some(status), None) => format!("Clerk's Backend API answered {status}."),
+        (None, _) if err.is_timeout() => "Clerk's Backend API did not answer in time.".to_owned(),
+        (None, _) => {
+            "Clerk's Backend API could not be reached or sent an unreadable answer.".to_owned()
+        }
+    }
+}
+
+/// The user's profile from the local table, unless deleted.
+async fn stored_profile(state: &AppState, user_id: &str) -> Result<Option<Profile>, ApiError> {
     let row = sqlx::query(
         "SELECT email, first_name, last_name, image_url, public_metadata, updated_at \
          FROM users WHERE id = $1 AND deleted = FALSE",
     )
-    .bind(auth.user_id())
+    .bind(user_id)
     .fetch_optional(state.db().pool())
     .await?;
     let profile = row
@@ -108,12 +193,5 @@ pub async fn me(State(state): State<AppState>, auth: ClerkAuth) -> Result<Json<M
             })
         })
         .transpose()?;
-    Ok(Json(Me {
-        user_id: auth.user_id().to_owned(),
-        session_id: auth.session_id().to_owned(),
-        org_id: auth.org_id().map(str::to_owned),
-        org_role: auth.org_role().map(str::to_owned),
-        org_permissions: auth.org_permissions().to_vec(),
-        profile,
-    }))
+    Ok(profile)
 }

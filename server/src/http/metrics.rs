@@ -5,7 +5,10 @@
 //! - `auth_failures_total{reason}`: refused requests by reason (`token-expired`,
 //!   `missing-permission`, …), every Clerk reason present from the start;
 //! - `jwks_fetches_total`, `jwks_fetch_failures_total`: fetches of Clerk's signing keys;
-//! - `token_cache_hits_total`, `token_cache_misses_total`: the verified-token cache.
+//! - `token_cache_hits_total`, `token_cache_misses_total`: the verified-token cache;
+//! - `webhook_deliveries_total{outcome}`: Clerk webhook deliveries by outcome (`applied`,
+//!   `duplicate`, `ignored`, `refused`, `failed`, `not-configured`), every outcome present
+//!   from the start.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,6 +27,16 @@ const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The outcomes of a webhook delivery, as `webhook_deliveries_total` labels them.
+pub const WEBHOOK_OUTCOMES: [&str; 6] = [
+    "applied",
+    "duplicate",
+    "ignored",
+    "refused",
+    "failed",
+    "not-configured",
+];
+
 /// The request counters. Updated once per request under a short lock.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -35,6 +48,7 @@ struct Counters {
     requests: BTreeMap<(String, String, u16), u64>,
     durations: BTreeMap<(String, String), Histogram>,
     auth_failures: BTreeMap<String, u64>,
+    webhooks: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +90,14 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Records one webhook delivery by outcome, one of [`WEBHOOK_OUTCOMES`].
+    pub fn record_webhook(&self, outcome: &'static str) {
+        let mut counters = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *counters.webhooks.entry(outcome).or_default() += 1;
+    }
+}
+
 /// `GET /metrics`.
 #[utoipa::path(
     get,
@@ -94,6 +116,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             .unwrap_or_else(|p| p.into_inner());
         write_requests(&mut out, &counters);
         write_auth_failures(&mut out, &counters.auth_failures);
+        write_webhooks(&mut out, &counters.webhooks);
     }
     counter(
         &mut out,
@@ -181,6 +204,18 @@ fn write_auth_failures(out: &mut String, failures: &BTreeMap<String, u64>) {
             out,
             "auth_failures_total{{reason=\"{}\"}} {count}",
             escape(reason)
+        );
+    }
+}
+
+fn write_webhooks(out: &mut String, deliveries: &BTreeMap<&'static str, u64>) {
+    out.push_str("# HELP webhook_deliveries_total Clerk webhook deliveries, by outcome.\n");
+    out.push_str("# TYPE webhook_deliveries_total counter\n");
+    for outcome in WEBHOOK_OUTCOMES {
+        let count = deliveries.get(outcome).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "webhook_deliveries_total{{outcome=\"{outcome}\"}} {count}"
         );
     }
 }

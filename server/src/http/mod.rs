@@ -6,7 +6,7 @@
 //! 2. CORS, when `CORS_ALLOWED_ORIGINS` lists origins;
 //! 3. [`clerk_axum::ClerkLayer`]: makes the verifier available to the `ClerkAuth` extractor,
 //!    which protects each route that asks for it;
-//! 4. the body-size limit, enforced by the JSON extractor (413).
+//! 4. the body-size limit, enforced by the JSON and body extractors (413).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,21 +15,24 @@ use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use clerk_auth::Verifier;
 use clerk_axum::ClerkLayer;
+use clerk_webhooks::Webhook;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
 use crate::db::Db;
 use crate::error::{ApiError, AuthFailure};
 
+pub mod admin;
 pub mod docs;
 pub mod health;
 pub mod me;
 pub mod metrics;
 pub mod notes;
+pub mod webhooks;
 
 /// The header carrying the request id.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -46,6 +49,8 @@ pub struct AppState {
 struct Inner {
     db: Db,
     verifier: Verifier,
+    webhook: Option<Webhook>,
+    backend: Option<clerk_backend::Client>,
     metrics: metrics::Metrics,
     options: Options,
 }
@@ -62,12 +67,21 @@ pub struct Options {
 }
 
 impl AppState {
-    /// The state of a server using `db` and `verifier`.
-    pub fn new(db: Db, verifier: Verifier, options: Options) -> Self {
+    /// The state of a server using `db` and `verifier`, verifying webhooks with `webhook`
+    /// and calling Clerk's Backend API with `backend` (each `None` when not configured).
+    pub fn new(
+        db: Db,
+        verifier: Verifier,
+        webhook: Option<Webhook>,
+        backend: Option<clerk_backend::Client>,
+        options: Options,
+    ) -> Self {
         AppState {
             inner: Arc::new(Inner {
                 db,
                 verifier,
+                webhook,
+                backend,
                 metrics: metrics::Metrics::default(),
                 options,
             }),
@@ -82,6 +96,16 @@ impl AppState {
     /// The token verifier.
     pub fn verifier(&self) -> &Verifier {
         &self.inner.verifier
+    }
+
+    /// The verifier of Clerk's webhooks, if a signing secret is configured.
+    pub fn webhook(&self) -> Option<&Webhook> {
+        self.inner.webhook.as_ref()
+    }
+
+    /// The Backend API client, if a secret key is configured.
+    pub fn backend(&self) -> Option<&clerk_backend::Client> {
+        self.inner.backend.as_ref()
     }
 
     /// The request metrics.
@@ -108,6 +132,8 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/protected", get(me::protected))
         .route("/v1/me", get(me::me))
+        .route("/v1/admin/users", get(admin::users))
+        .route("/webhooks/clerk", post(webhooks::clerk))
         .route("/v1/notes", get(notes::list).post(notes::create))
         .route(
             "/v1/notes/{id}",

@@ -23,7 +23,7 @@ fn api_server(vars: &[(&str, &str)]) -> Command {
 #[test]
 fn configuration_errors_exit_2_naming_the_variable() {
     let jwks = ("CLERK_JWKS_URL", "http://127.0.0.1:9/.well-known/jwks.json");
-    let cases: [(&[(&str, &str)], &str); 8] = [
+    let cases: [(&[(&str, &str)], &str); 9] = [
         (
             &[("CLERK_PUBLISHABLE_KEY", "pk_test_bm90LWEta2V5")],
             "CLERK_PUBLISHABLE_KEY: ",
@@ -50,6 +50,10 @@ fn configuration_errors_exit_2_naming_the_variable() {
             "CORS_ALLOWED_ORIGINS: ",
         ),
         (&[jwks, ("BIND", "not-an-address")], "BIND"),
+        (
+            &[jwks, ("CLERK_WEBHOOK_SIGNING_SECRET", "whsec_not base64!")],
+            "CLERK_WEBHOOK_SIGNING_SECRET: ",
+        ),
     ];
     for (vars, expected) in cases {
         let output = api_server(vars).output().expect("the binary runs");
@@ -186,61 +190,90 @@ async fn dev_mode_prints_a_curl_that_works() {
         .expect("the binary starts");
     let out = lines(child.stdout.take().unwrap());
     let mut seen = Vec::new();
+    // curl -H "Authorization: Bearer <token>" [...] <url>, the URL perhaps in quotes.
     let mut commands = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..4 {
         let command = wait_for(&out, &mut seen, |line| {
             line.trim_start()
                 .starts_with("curl ")
                 .then(|| line.trim().to_owned())
         });
-        commands.push(command);
-    }
-    let client = reqwest::Client::new();
-    for command in &commands {
-        // curl -H "Authorization: Bearer <token>" [...] <url>
         let token = command
             .split("Bearer ")
             .nth(1)
             .and_then(|rest| rest.split('"').next())
-            .unwrap();
-        let url = command.rsplit(' ').next().unwrap();
-        let request = if command.contains(" -d ") {
+            .unwrap()
+            .to_owned();
+        let url = command
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .trim_matches('"')
+            .to_owned();
+        commands.push((command, token, url));
+    }
+    let client = reqwest::Client::new();
+    let call = |token: &str, url: &str, post: bool| {
+        let request = if post {
             client
                 .post(url)
                 .json(&serde_json::json!({"title": "Hello"}))
         } else {
             client.get(url)
         };
-        let response = request.bearer_auth(token).send().await.unwrap();
-        assert!(
-            response.status().is_success(),
-            "{command}: {}",
-            response.status()
-        );
+        let request = request.bearer_auth(token);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    for (command, token, url) in &commands {
+        let (status, _) = call(token, url, command.contains(" -d ")).await;
+        assert!(status.is_success(), "{command}: {status}");
     }
-    assert!(commands[0].ends_with("/protected"));
-    let me = client
-        .get(
-            commands[1]
-                .rsplit(' ')
-                .next()
-                .unwrap()
-                .replace("/v1/notes", "/v1/me"),
-        )
-        .bearer_auth(
-            commands[1]
-                .split("Bearer ")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let me: serde_json::Value = me.json().await.unwrap();
+    assert!(commands[0].2.ends_with("/protected"));
+    let (_, user_token, fresh_url) = &commands[1];
+    assert!(fresh_url.ends_with("/v1/me?fresh=true"), "{fresh_url}");
+    let (_, admin_token, notes_url) = &commands[2];
+    assert!(notes_url.ends_with("/v1/notes"), "{notes_url}");
+    let (_, me) = call(
+        admin_token,
+        &notes_url.replace("/v1/notes", "/v1/me"),
+        false,
+    )
+    .await;
     assert_eq!(me["org_role"], "org:admin");
+
+    // Fresh from the emulated Backend API.
+    let (_, me) = call(user_token, fresh_url, false).await;
+    assert_eq!(me["profile"]["email"], "ada@example.com", "{me}");
+    assert_eq!(me["profile"]["public_metadata"]["plan"], "free", "{me}");
+
+    // The emulator's webhooks reach the server: the dev users are in the local tables.
+    let admin_users = &commands[3].2;
+    assert!(admin_users.ends_with("/v1/admin/users"), "{admin_users}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let users = loop {
+        let (_, users) = call(admin_token, admin_users, false).await;
+        if users["items"]
+            .as_array()
+            .is_some_and(|items| items.len() == 2)
+            || std::time::Instant::now() > deadline
+        {
+            break users;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let emails: Vec<&str> = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|user| user["email"].as_str())
+        .collect();
+    assert_eq!(emails.len(), 2, "{users}");
+    assert!(emails.contains(&"ada@example.com") && emails.contains(&"grace@example.com"));
 
     terminate(&child);
     let status = tokio::task::spawn_blocking(move || wait_with_timeout(&mut child))

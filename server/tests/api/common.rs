@@ -180,14 +180,36 @@ fn random_suffix() -> String {
     format!("{:016x}", hasher.finish())
 }
 
+/// The webhook signing secret the test servers are configured with.
+pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
 /// The running server, its Clerk and its database.
 pub struct TestApp {
     pub server: Option<api_server::Server>,
     pub clerk: EmulatorServer,
     pub base: String,
     pub client: reqwest::Client,
+    /// What the server was started with (for restarts and more instances).
+    pub config: Config,
     // Dropped last: after the server.
     _db: TestDb,
+}
+
+/// Another instance of the server, on the same database and Clerk as a [`TestApp`].
+pub struct Peer {
+    pub server: api_server::Server,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Peer {
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        let request = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token);
+        read(request.send().await.expect("the request is answered")).await
+    }
 }
 
 /// An answer, read whole.
@@ -225,23 +247,90 @@ impl TestApp {
         let test_db = TestDb::new(db).await;
         let mut config = Config {
             clerk_jwks_url: Some(clerk.jwks_url()),
+            clerk_webhook_signing_secret: Some(WEBHOOK_SECRET.to_owned()),
             database_url: Some(test_db.url().to_owned()),
             bind: "127.0.0.1:0".parse().expect("an address"),
             ..Config::default()
         };
         edit(&mut config);
-        let server = api_server::start(config).await.expect("the server starts");
+        let server = api_server::start(config.clone())
+            .await
+            .expect("the server starts");
         let base = format!("http://{}", server.local_addr());
         TestApp {
             server: Some(server),
             clerk,
             base,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("a client"),
+            client: client(),
+            config,
             _db: test_db,
         }
+    }
+
+    /// Stops the server and starts it again on the same database (on another port).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let server = api_server::start(self.config.clone())
+            .await
+            .expect("the server starts again");
+        self.base = format!("http://{}", server.local_addr());
+        self.server = Some(server);
+    }
+
+    /// Another instance sharing this one's database and Clerk.
+    pub async fn peer(&self) -> Peer {
+        let server = api_server::start(self.config.clone())
+            .await
+            .expect("another instance starts");
+        Peer {
+            base: format!("http://{}", server.local_addr()),
+            server,
+            client: client(),
+        }
+    }
+
+    /// The database, as the server sees it.
+    pub fn pool(&self) -> sqlx::AnyPool {
+        self.server().state().db().pool().clone()
+    }
+
+    /// The number of rows of `table`.
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&self.pool())
+            .await
+            .expect("a count")
+    }
+
+    /// Posts a webhook delivery signed with [`WEBHOOK_SECRET`] now, as Svix would.
+    pub async fn deliver(&self, svix_id: &str, event: &Value) -> Reply {
+        let body = serde_json::to_vec(event).expect("JSON");
+        let timestamp = clerk_emulator::unix_now();
+        let signature = clerk_webhooks::Webhook::new(WEBHOOK_SECRET)
+            .expect("the test secret")
+            .sign(svix_id, timestamp, &body);
+        self.deliver_raw(
+            &[
+                ("svix-id", svix_id),
+                ("svix-timestamp", &timestamp.to_string()),
+                ("svix-signature", &signature),
+            ],
+            body,
+        )
+        .await
+    }
+
+    /// Posts a webhook delivery with exactly these headers and body.
+    pub async fn deliver_raw(&self, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        let mut request = self
+            .client
+            .post(self.url("/webhooks/clerk"))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read(request.send().await.expect("the request is answered")).await
     }
 
     pub fn server(&self) -> &api_server::Server {
@@ -325,6 +414,13 @@ impl TestApp {
             server.shutdown().await;
         }
     }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
 }
 
 pub async fn read(response: reqwest::Response) -> Reply {

@@ -4,9 +4,14 @@
 //! One test binary (modules below) so the suite links once.
 
 mod common;
+mod events;
 
+mod admin;
 mod auth;
 mod binary;
+mod clerk_sync;
 mod notes;
 mod ops;
+mod revocation;
 mod session;
+mod webhooks;

@@ -180,6 +180,7 @@ async fn metrics_count_requests_auth_failures_and_key_fetches() {
         "jwks_fetch_failures_total",
         "token_cache_hits_total",
         "token_cache_misses_total",
+        "webhook_deliveries_total",
     ] {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
     }
@@ -219,6 +220,8 @@ async fn openapi_describes_every_route_and_the_bearer_scheme() {
         ("/v1/me", &["get"]),
         ("/v1/notes", &["get", "post"]),
         ("/v1/notes/{id}", &["get", "patch", "delete"]),
+        ("/v1/admin/users", &["get"]),
+        ("/webhooks/clerk", &["post"]),
     ] {
         for method in methods {
             assert!(
@@ -245,6 +248,20 @@ async fn openapi_describes_every_route_and_the_bearer_scheme() {
     }
     assert!(doc["paths"]["/v1/notes/{id}"]["delete"]["responses"]["403"].is_object());
     assert!(doc["paths"]["/protected"]["get"]["responses"]["401"].is_object());
+    let admin = &doc["paths"]["/v1/admin/users"]["get"];
+    assert_eq!(admin["security"], json!([{"clerk": []}]));
+    assert!(admin["responses"]["403"].is_object());
+    let webhook = &doc["paths"]["/webhooks/clerk"]["post"];
+    assert!(
+        webhook["security"].is_null(),
+        "signed by Svix, not a session"
+    );
+    for status in ["200", "400", "413", "500", "503"] {
+        assert!(
+            webhook["responses"][status].is_object(),
+            "POST /webhooks/clerk declares {status}"
+        );
+    }
 }
 
 #[tokio::test]
