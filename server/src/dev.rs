@@ -5,6 +5,9 @@
 //! verifier is pointed at it; once the server listens, the emulator delivers its webhooks
 //! (Svix-signed, with a secret new at each start) to the server's `/webhooks/clerk`, and the
 //! users and organization created then reach the local tables as they would from Clerk.
+//!
+//! The dev console (`GET /dev/console`, [`crate::http::console`]) drives the same emulator
+//! from a browser; its routes are mounted only in this mode.
 
 use std::net::SocketAddr;
 
@@ -84,22 +87,18 @@ impl DevClerk {
         let grace_session = clerk
             .create_session(&grace.id)
             .map_err(std::io::Error::other)?;
-        let finish = |builder: clerk_emulator::TokenBuilder, email: &str| {
-            let builder = builder
-                .claim("email", email)
-                .expires_in(TOKEN_LIFETIME_SECS);
-            match &self.authorized_party {
-                Some(azp) => builder.azp(azp.clone()),
-                None => builder,
-            }
-            .sign()
-        };
-        let user_token = finish(clerk.session_token_for(&ada_session), "ada@example.com");
-        let admin_token = finish(
+        let azp = self.authorized_party.as_deref();
+        let user_token = sign(
+            clerk.session_token_for(&ada_session),
+            Some("ada@example.com"),
+            azp,
+        );
+        let admin_token = sign(
             clerk
                 .session_token_in_org(&grace_session, ORGANIZATION_SLUG)
                 .map_err(std::io::Error::other)?,
-            "grace@example.com",
+            Some("grace@example.com"),
+            azp,
         );
         self.user_token = user_token;
         self.admin_token = admin_token;
@@ -116,6 +115,15 @@ impl DevClerk {
     /// A Backend API client for the emulator (its secret key and API URL).
     pub fn backend(&self) -> Result<clerk_backend::Client, crate::ConfigError> {
         crate::config::backend_client(&self.server.secret_key(), Some(self.server.api_url()))
+    }
+
+    /// What the dev console (`/dev/console`, `/dev/api/…`) drives: this emulator, minting
+    /// tokens as [`DevClerk::connect`] does.
+    pub fn console(&self) -> crate::http::console::Console {
+        crate::http::console::Console::new(
+            self.server.emulator().clone(),
+            self.authorized_party.clone(),
+        )
     }
 
     /// The emulator.
@@ -155,6 +163,10 @@ impl DevClerk {
              The same admin, listing the organization's users (synced by webhooks):\n\
              \n  curl -H \"Authorization: Bearer {admin}\" {base}/v1/admin/users\n\
              \n\
+             The dev console (users, organizations, sign-in with the __session cookie,\n\
+             metadata edits and revocations arriving by webhook):\n\
+             \n  open {base}/dev/console\n\
+             \n\
              API docs: {base}/docs   OpenAPI: {base}/openapi.json   Metrics: {base}/metrics\n",
             jwks = self.jwks_url(),
             user = self.user_token,
@@ -166,6 +178,24 @@ impl DevClerk {
     pub async fn shutdown(self) {
         self.server.shutdown().await;
     }
+}
+
+/// Signs a session token as the dev tokens are: valid for [`TOKEN_LIFETIME_SECS`], with an
+/// `email` claim (as a session token template adding `{{user.primary_email_address}}` would)
+/// and `azp` when authorized parties are configured.
+pub fn sign(
+    builder: clerk_emulator::TokenBuilder,
+    email: Option<&str>,
+    authorized_party: Option<&str>,
+) -> String {
+    let mut builder = builder.expires_in(TOKEN_LIFETIME_SECS);
+    if let Some(email) = email {
+        builder = builder.claim("email", email);
+    }
+    if let Some(azp) = authorized_party {
+        builder = builder.azp(azp);
+    }
+    builder.sign()
 }
 
 /// `http://host:port`, with a loopback host for an unspecified address.

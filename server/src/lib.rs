@@ -227,7 +227,11 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     }
 
     let (stop, stopped) = watch::channel(false);
-    let app = app(state.clone());
+    // The dev console's routes exist only with `--dev`: they drive the emulator unauthenticated.
+    let app = match &dev {
+        Some(dev) => http::dev_app(state.clone(), dev.console()),
+        None => app(state.clone()),
+    };
     let mut shutdown = stopped.clone();
     let serving = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -27,6 +27,7 @@ use crate::db::Db;
 use crate::error::{ApiError, AuthFailure};
 
 pub mod admin;
+pub mod console;
 pub mod docs;
 pub mod health;
 pub mod me;
@@ -116,6 +117,16 @@ impl AppState {
 
 /// The whole application: every route and middleware, ready to serve.
 pub fn app(state: AppState) -> Router {
+    router(state, None)
+}
+
+/// The application with the dev console (`GET /dev/console`, `/dev/api/…`) driving this
+/// emulator: for `--dev` only, since those routes are unauthenticated admin powers over it.
+pub fn dev_app(state: AppState, console: console::Console) -> Router {
+    router(state, Some(console))
+}
+
+fn router(state: AppState, console: Option<console::Console>) -> Router {
     let options = &state.inner.options;
     let clerk = ClerkLayer::new(state.verifier().clone())
         .retry_after(KEYS_RETRY_AFTER)
@@ -139,7 +150,11 @@ pub fn app(state: AppState) -> Router {
             "/v1/notes/{id}",
             get(notes::get).patch(notes::update).delete(notes::delete),
         )
-        .merge(docs::router())
+        .merge(docs::router());
+    if let Some(console) = console {
+        router = router.merge(console::router(state.clone(), console));
+    }
+    router = router
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))

@@ -10,6 +10,7 @@ mod admin;
 mod auth;
 mod binary;
 mod clerk_sync;
+mod console;
 mod notes;
 mod ops;
 mod revocation;
