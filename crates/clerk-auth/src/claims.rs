@@ -32,17 +32,28 @@ use serde_json::{Map, Value};
 ///     }
 /// }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionClaims {
     /// The payload's JSON text, as verified (strictly: no duplicate member names, bounded
     /// depth), so that it always parses again.
-    json: Box<str>,
-    user_id: Box<str>,
-    session_id: Box<str>,
+    json: Vec<u8>,
+    user_id: String,
+    session_id: String,
     session_status: Option<SessionStatus>,
     /// Everything else, normalised on first use: verification itself needs none of it, and a
     /// cached token's claims are normalised once for all its requests.
     normalized: OnceLock<Normalized>,
+}
+
+impl std::fmt::Debug for SessionClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionClaims")
+            .field("user_id", &self.user_id)
+            .field("session_id", &self.session_id)
+            .field("session_status", &self.session_status)
+            .field("claims", self.claims())
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -59,15 +70,15 @@ impl SessionClaims {
     /// Claims from a verified payload's JSON text and the fields verification read from it;
     /// the rest is normalised on first use.
     pub(crate) fn from_verified(
-        json: String,
-        user_id: &str,
-        session_id: &str,
+        json: Vec<u8>,
+        user_id: String,
+        session_id: String,
         status: Option<&str>,
     ) -> SessionClaims {
         SessionClaims {
-            json: json.into_boxed_str(),
-            user_id: user_id.into(),
-            session_id: session_id.into(),
+            json,
+            user_id,
+            session_id,
             session_status: status.map(SessionStatus::from_claim),
             normalized: OnceLock::new(),
         }
@@ -83,9 +94,9 @@ impl SessionClaims {
         );
         let status = text("sts");
         let claims = SessionClaims::from_verified(
-            Value::Object(payload.clone()).to_string(),
-            &user_id,
-            &session_id,
+            Value::Object(payload.clone()).to_string().into_bytes(),
+            user_id,
+            session_id,
             status.as_deref(),
         );
         let _ = claims.normalized.set(Normalized::from_payload(payload));
@@ -95,8 +106,8 @@ impl SessionClaims {
     fn n(&self) -> &Normalized {
         self.normalized.get_or_init(|| {
             // The text was checked strictly when the token was verified, so it parses again.
-            let payload = crate::token::parse_object(self.json.as_bytes(), "payload")
-                .unwrap_or_else(|rejection| {
+            let payload =
+                crate::token::parse_object(&self.json, "payload").unwrap_or_else(|rejection| {
                     tracing::error!(error = %rejection, "a verified payload failed to parse again");
                     Map::new()
                 });

@@ -131,7 +131,7 @@ fn decode_with<P>(
     let header_json = b64(h64, "header")?;
     let payload_json = b64(p64, "payload")?;
     let signature = b64(s64, "signature")?;
-    let header = parse_object(&header_json, "header")?;
+    let header = parse_header(&header_json)?;
     let payload = parse_payload(payload_json)?;
     let header = check_header(header)?;
     Ok((header, payload, &bytes[..second], signature))
@@ -165,9 +165,68 @@ pub fn parse_object(json: &[u8], what: &str) -> Result<Map<String, Value>, Rejec
     })
 }
 
-fn check_header(mut header: Map<String, Value>) -> Result<Header, Rejection> {
-    let cat = match header.remove("cat") {
-        Some(Value::String(cat)) => Some(cat),
+/// The header members the rules read; the others are checked (duplicates, depth) and dropped.
+#[derive(Default)]
+struct RawHeader {
+    alg: Field,
+    kid: Field,
+    typ: Field,
+    cat: Field,
+    crit: bool,
+}
+
+fn parse_header(json: &[u8]) -> Result<RawHeader, Rejection> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    de::Deserializer::deserialize_map(&mut de, HeaderVisitor)
+        .and_then(|header| de.end().map(|()| header))
+        .map_err(|err| {
+            Rejection::with_message(
+                Reason::TokenInvalid,
+                format!("Invalid JWT: the header could not be decoded as a JSON object ({err})."),
+            )
+        })
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = RawHeader;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<RawHeader, A::Error> {
+        let mut header = RawHeader::default();
+        let mut seen: Vec<Key<'de>> = Vec::with_capacity(8);
+        let depth = MAX_JSON_DEPTH - 1;
+        while let Some(key) = access.next_key::<Key<'de>>()? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            let slot = match &*key.0 {
+                "alg" => Some(&mut header.alg),
+                "kid" => Some(&mut header.kid),
+                "typ" => Some(&mut header.typ),
+                "cat" => Some(&mut header.cat),
+                _ => None,
+            };
+            match slot {
+                Some(slot) => *slot = access.next_value_seed(FieldSeed { depth })?,
+                None => {
+                    header.crit |= &*key.0 == "crit";
+                    access.next_value_seed(Validate { depth })?;
+                }
+            }
+            seen.push(key);
+        }
+        Ok(header)
+    }
+}
+
+fn check_header(header: RawHeader) -> Result<Header, Rejection> {
+    let cat = match header.cat {
+        Field::Str(cat) => Some(cat),
         _ => None,
     };
     if cat.as_deref() == Some(CATEGORY_M2M) {
@@ -176,36 +235,35 @@ fn check_header(mut header: Map<String, Value>) -> Result<Header, Rejection> {
             "Invalid session token category: this is a machine-to-machine token.",
         ));
     }
-    match header.get("typ") {
-        None => {}
-        Some(Value::String(typ)) if typ == "JWT" => {}
-        Some(_) => {
+    match &header.typ {
+        Field::Absent => {}
+        Field::Str(typ) if typ == "JWT" => {}
+        _ => {
             return Err(Rejection::new(
                 Reason::TokenInvalid,
                 "Invalid JWT type. Expected \"JWT\".",
             ))
         }
     }
-    if header.contains_key("crit") {
+    if header.crit {
         return Err(Rejection::new(
             Reason::TokenInvalid,
             "Invalid JWT: the header has a \"crit\" parameter, and no extension is understood.",
         ));
     }
-    let alg = match header.remove("alg") {
-        Some(Value::String(alg)) => Some(alg),
-        _ => None,
+    let alg = match header.alg {
+        Field::Str(alg) if alg == "RS256" => Some(alg),
+        _ => {
+            return Err(Rejection::new(
+                Reason::TokenInvalidAlgorithm,
+                "Invalid JWT algorithm. Only RS256 is supported.",
+            ))
+        }
     };
-    if alg.as_deref() != Some("RS256") {
-        return Err(Rejection::new(
-            Reason::TokenInvalidAlgorithm,
-            "Invalid JWT algorithm. Only RS256 is supported.",
-        ));
-    }
-    let kid = match header.remove("kid") {
-        None => None,
-        Some(Value::String(kid)) if kid.len() <= MAX_KID_LEN => Some(kid),
-        Some(_) => {
+    let kid = match header.kid {
+        Field::Absent => None,
+        Field::Str(kid) if kid.len() <= MAX_KID_LEN => Some(kid),
+        _ => {
             return Err(Rejection::new(
                 Reason::TokenInvalid,
                 "Invalid JWT: \"kid\" must be a string of at most 256 bytes.",
@@ -238,7 +296,8 @@ impl Field {
 /// verification reads.
 #[derive(Debug, Default)]
 pub(crate) struct SessionPayload {
-    pub(crate) json: String,
+    /// The payload's JSON bytes: valid UTF-8, since they parsed as JSON.
+    pub(crate) json: Vec<u8>,
     pub(crate) sub: Field,
     pub(crate) sid: Field,
     pub(crate) azp: Field,
@@ -261,7 +320,7 @@ fn parse_session_payload(json: Vec<u8>) -> Result<SessionPayload, Rejection> {
     let parsed = de::Deserializer::deserialize_map(&mut de, SessionPayloadVisitor)
         .and_then(|payload| de.end().map(|()| payload));
     let mut payload = parsed.map_err(|e| invalid(&e))?;
-    payload.json = String::from_utf8(json).map_err(|e| invalid(&e))?;
+    payload.json = json;
     Ok(payload)
 }
 

@@ -203,10 +203,14 @@ impl Verifier {
             return Err(template_token());
         }
         let payload = decoded.payload;
+        let text = |field: Field| match field {
+            Field::Str(text) => text,
+            _ => String::new(),
+        };
         let claims = Arc::new(SessionClaims::from_verified(
             payload.json,
-            payload.sub.as_str().unwrap_or_default(),
-            payload.sid.as_str().unwrap_or_default(),
+            text(payload.sub),
+            text(payload.sid),
             payload.sts.as_str(),
         ));
         if inner.treat_pending_as_signed_out && claims.is_pending() {
