@@ -1,0 +1,228 @@
+//! The harness: the `api-server` binary on a free loopback port with an SQLite file, a local
+//! Clerk, raw HTTP/1.1 over TCP for requests no well-behaved client would send.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
+
+use clerk_emulator::{Emulator, EmulatorServer, SigningKey};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const BIN: &str = env!("CARGO_BIN_EXE_api-server");
+
+/// The webhook signing secret the server is started with.
+pub const WEBHOOK_SECRET: &str = "whsec_ZmF1bHQtdGVzdHMtc2lnbmluZy1zZWNyZXQ=";
+
+/// One signing key for every test of the process: RSA key generation is slow.
+pub fn signing_key() -> SigningKey {
+    static KEY: OnceLock<SigningKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        SigningKey::from_pkcs8_pem(include_str!("../api/test_key.pem")).expect("the test key loads")
+    })
+    .clone()
+}
+
+/// A started emulator (a local Clerk) on loopback.
+pub async fn clerk() -> EmulatorServer {
+    Emulator::with_key(signing_key())
+        .serve("127.0.0.1:0")
+        .await
+        .expect("the emulator starts")
+}
+
+/// The `api-server` process; killed (and its database removed) when dropped.
+pub struct ServerProcess {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    db: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts the binary pointed at `jwks_url` and waits for its `listening` log line.
+    pub fn start(jwks_url: &str) -> ServerProcess {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let db = std::env::temp_dir().join(format!(
+            "api-server-faults-{}-{}.db",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        Self::start_on(jwks_url, db)
+    }
+
+    /// Starts the binary again on the same database, once this process has exited.
+    pub fn restart(mut self, jwks_url: &str) -> ServerProcess {
+        assert!(!self.alive(), "restart of a running server");
+        self.child = None;
+        Self::start_on(jwks_url, self.db.clone())
+    }
+
+    fn start_on(jwks_url: &str, db: PathBuf) -> ServerProcess {
+        let database_url = format!("sqlite://{}?mode=rwc", db.display());
+        let mut child = Command::new(BIN)
+            .env_clear()
+            .env("CLERK_JWKS_URL", jwks_url)
+            .env("DATABASE_URL", &database_url)
+            .env("BIND", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env("CLERK_WEBHOOK_SIGNING_SECRET", WEBHOOK_SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let (send, lines) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let addr = loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no `listening` line; seen:\n{}", seen.join("\n")));
+            if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) {
+                if entry["fields"]["message"] == "listening" {
+                    break entry["fields"]["addr"].as_str().unwrap().parse().unwrap();
+                }
+            }
+            seen.push(line);
+        };
+        // Keep draining the log so the child never blocks on a full pipe.
+        std::thread::spawn(move || while lines.recv().is_ok() {});
+        ServerProcess {
+            child: Some(child),
+            addr,
+            db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.as_mut().unwrap().try_wait().unwrap().is_none()
+    }
+
+    /// Sends SIGTERM (with the `kill` command: no `nix`, no `unsafe`).
+    pub fn terminate(&self) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            // Handed over to a restarted process, which removes the database.
+            return;
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.db.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A client that never waits forever.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// Polls `probe` every 50 ms until it returns true, at most `limit`; false on timeout.
+pub async fn eventually<F, Fut>(limit: Duration, mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if probe().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends `request` as is on a new connection (writing and reading at once, so a server that
+/// answers early and stops reading is still heard) and returns the status code of the answer,
+/// or why there was none.
+pub async fn raw(addr: SocketAddr, request: Vec<u8>) -> Result<u16, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = write.write_all(&request).await;
+        let _ = write.flush().await;
+        // Keep the write half open until the answer is read: no half-close surprises.
+        write
+    });
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let status = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                let line = String::from_utf8_lossy(&head[..end]);
+                let status = line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|code| code.parse::<u16>().ok())
+                    .ok_or_else(|| format!("not an HTTP answer: {line:?}"))?;
+                return Ok(status);
+            }
+            match read.read(&mut buf).await {
+                Ok(0) => {
+                    return Err(format!(
+                        "closed without an answer (read {:?})",
+                        String::from_utf8_lossy(&head)
+                    ))
+                }
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+    })
+    .await
+    .map_err(|_| "no answer within 10 s".to_owned())?;
+    writer.abort();
+    status
+}
