@@ -1,0 +1,343 @@
+#!/usr/bin/env bash
+# Load benchmark: our reference server (`api-server`, release build) against the classic
+# "FastAPI + Clerk" app and Clerk's own Node SDK, on the same machine, with the same tokens.
+#
+#   bench/load/run.sh      # about 15 minutes after the builds (longer if other work keeps the
+#                          # machine busy); prints a Markdown report, also written to
+#                          # bench/load/results.md
+#
+# Not part of CI: it takes minutes and its numbers depend on the machine.
+#
+# What it does, by itself on a fresh Debian/Ubuntu machine (as root, or with wrk installed):
+#  1. installs wrk (apt) if missing; checks curl, cargo, python3 (venv), node >= 20.9 and npm;
+#  2. builds `api-server` (cargo build --release -p api-server) and the token minter
+#     (bench/load/mint, a standalone cargo project), installs the Python peer into
+#     bench/load/.venv (pinned requirements.txt) and the Node peer with `npm ci`;
+#  3. mints one RSA key pair and POOL_BIG tokens (1-hour lifetime, distinct users, `email`
+#     claim, `azp` set); the pools are prefixes: 1 token, POOL tokens, POOL_BIG tokens;
+#  4. starts each server in turn, alone, on loopback, every one verifying networklessly with
+#     the same PEM public key (ours: CLERK_JWT_KEY; FastAPI: python-jose with the PEM in memory;
+#     Node: verifyToken's `jwtKey`), checks a valid token gets 200 with the right body and a
+#     tampered one 401, then runs wrk (WARMUP discarded, then DURATION measured) per scenario,
+#     ROUNDS times, interleaved; records wrk's figures and the CPU time the server, wrk and
+#     anything else used;
+#  5. fails if any measured response was not 2xx, then prints the results and the ratios
+#     against the targets, and writes them to bench/load/results.md.
+#
+# Knobs (environment): DURATION (10s), WARMUP (3s), THREADS (2), CONNECTIONS (64),
+# POOL (1000), POOL_BIG (30000; more than the server's 10,000-token cache, so most requests
+# miss it: the cost of a full verification), NODE_CLUSTER (1: also run Node as a 2-process
+# cluster), BASE_PORT (18080), SKIP_BUILD (1: reuse the built binaries), QUIET_MAX (10) and
+# QUIET_TIMEOUT (600): before each measurement, wait up to QUIET_TIMEOUT seconds for other
+# work to use at most QUIET_MAX % of the CPU; RETRIES (3): redo a measurement during which
+# other work used more than that; ROUNDS (3): measurements of each scenario (median reported).
+
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+WORK="$HERE/.work"
+RESULTS_DIR="$WORK/results"
+VENV="$HERE/.venv"
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-3s}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+POOL=${POOL:-1000}
+POOL_BIG=${POOL_BIG:-30000}
+NODE_CLUSTER=${NODE_CLUSTER:-1}
+BASE_PORT=${BASE_PORT:-18080}
+SKIP_BUILD=${SKIP_BUILD:-0}
+QUIET_MAX=${QUIET_MAX:-10}
+QUIET_TIMEOUT=${QUIET_TIMEOUT:-600}
+RETRIES=${RETRIES:-3}
+ROUNDS=${ROUNDS:-3}
+
+PORT_OURS=$((BASE_PORT + 1))
+PORT_FASTAPI=$((BASE_PORT + 2))
+PORT_NODE=$((BASE_PORT + 3))
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+die() { printf '\nrun.sh: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# Servers: each started in its own session (process group) so that stopping it also stops its
+# workers (uvicorn's, the Node cluster's). All are stopped on exit, whatever the exit.
+
+SERVER_PID=""
+SERVER_NAME=""
+
+stop_server() {
+  if [[ -n "$SERVER_PID" ]]; then
+    kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 -- "-$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+    SERVER_NAME=""
+  fi
+}
+trap stop_server EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The environment every server gets: nothing from the caller's (no stray CLERK_* variable).
+base_env=(env -i "PATH=$PATH" "HOME=${HOME:-/root}" "LANG=C.UTF-8")
+
+# start_server NAME PORT LOGFILE COMMAND...
+start_server() {
+  local name=$1 port=$2 logfile=$3
+  shift 3
+  stop_server
+  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
+    die "port $port is already in use: set BASE_PORT to a free range"
+  fi
+  setsid "$@" >"$logfile" 2>&1 &
+  SERVER_PID=$!
+  SERVER_NAME=$name
+  for _ in $(seq 1 300); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      tail -n 30 "$logfile" >&2 || true
+      die "$name exited before it was ready (log: $logfile)"
+    fi
+    if [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/healthz")" == 200 ]]; then
+      log "$name ready on 127.0.0.1:$port (pid $SERVER_PID)"
+      return 0
+    fi
+    sleep 0.1
+  done
+  tail -n 30 "$logfile" >&2 || true
+  die "$name did not answer GET /healthz on port $port within 30 s (log: $logfile)"
+}
+
+# check_server NAME PORT: a valid token gets 200 and its user, a tampered one 401.
+check_server() {
+  local name=$1 port=$2 token body status expected
+  for file in "$WORK/tokens-1.txt" "$WORK/tokens-$POOL_BIG.txt"; do
+    token=$(tail -n 1 "$file")
+    expected=$(python3 -c 'import base64, json, sys
+p = sys.argv[1].split(".")[1]
+c = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+print(json.dumps({"user_id": c["sub"], "email": c["email"]}, separators=(",", ":")))' "$token")
+    body=$(curl -s --max-time 5 -H "Authorization: Bearer $token" "http://127.0.0.1:$port/protected")
+    python3 -c 'import json, sys; sys.exit(json.loads(sys.argv[1]) != json.loads(sys.argv[2]))' "$body" "$expected" 2>/dev/null \
+      || die "$name: GET /protected with a valid token answered $body, expected $expected"
+  done
+  # Flip one character of the signature: a verifier that accepts this verifies nothing.
+  token=$(head -n 1 "$WORK/tokens-1.txt")
+  local last=${token: -2:1}
+  local flipped=A
+  [[ "$last" == A ]] && flipped=B
+  token="${token:0:${#token}-2}${flipped}${token: -1}"
+  status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $token" "http://127.0.0.1:$port/protected")
+  [[ "$status" == 401 ]] || die "$name: GET /protected with a tampered signature answered $status, not 401"
+  status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/protected")
+  [[ "$status" == 401 || "$status" == 403 ]] || die "$name: GET /protected without a token answered $status"
+}
+
+# ours_counter NAME: a counter of our server's /metrics (0 if absent).
+ours_counter() {
+  curl -s --max-time 5 "http://127.0.0.1:$PORT_OURS/metrics" \
+    | awk -v name="$1" '$1 == name { print $2; found = 1 } END { if (!found) print 0 }'
+}
+
+# wait_quiet: waits (up to QUIET_TIMEOUT seconds) until other work uses at most QUIET_MAX % of
+# the machine, since anything else running skews the numbers; then goes on regardless (each
+# row of the report shows how much CPU other work took during its measurement).
+wait_quiet() {
+  local busy waited=0
+  while :; do
+    busy=$(python3 "$HERE/cpu.py" idle 1)
+    if awk -v b="$busy" -v m="$QUIET_MAX" 'BEGIN { exit !(b <= m) }'; then
+      return 0
+    fi
+    if ((waited >= QUIET_TIMEOUT)); then
+      log "warning: the machine is still busy ($busy% CPU used by other work): measuring anyway"
+      return 0
+    fi
+    ((waited % 30 == 0)) && log "the machine is busy ($busy% CPU used by other work): waiting for it to calm down"
+    sleep 4
+    waited=$((waited + 5))
+  done
+}
+
+# measure ID SERVER ROUTE TOKENS PORT ROUND: WARMUP then DURATION of wrk; writes
+# results/ID.rROUND.json. A measurement disturbed by other work (more than QUIET_MAX % of the
+# CPU) is redone, up to RETRIES times.
+measure() {
+  local attempt other result="$RESULTS_DIR/$1.r$6.json"
+  for attempt in $(seq 1 "$RETRIES"); do
+    measure_once "$@"
+    other=$(sed 's/.*"other_cpu_pct":\([0-9.]*\).*/\1/' "$result")
+    if awk -v o="$other" -v m="$QUIET_MAX" 'BEGIN { exit !(o <= m) }'; then
+      break
+    fi
+    if ((attempt < RETRIES)); then
+      log "$1: disturbed by other work ($other% CPU): measuring again"
+    else
+      log "warning: $1 disturbed by other work ($other% CPU) $RETRIES times: keeping the last"
+    fi
+  done
+  grep -qx "$1" "$RESULTS_DIR/order.txt" 2>/dev/null || echo "$1" >>"$RESULTS_DIR/order.txt"
+}
+
+# scenarios SERVER PORT "ID ROUTE TOKENS"...: ROUNDS rounds of every scenario, interleaved so
+# that a slow drift of the machine affects them alike; the report takes each one's median.
+scenarios() {
+  local server=$1 port=$2 round scenario id route tokens
+  shift 2
+  for round in $(seq 1 "$ROUNDS"); do
+    for scenario in "$@"; do
+      read -r id route tokens <<<"$scenario"
+      measure "$id" "$server" "$route" "$tokens" "$port" "$round"
+    done
+  done
+}
+
+measure_once() {
+  local id=$1 server=$2 route=$3 tokens=$4 port=$5 round=$6
+  local file="$WORK/tokens-$tokens.txt" out="$RESULTS_DIR/$id.r$round.txt" hits0=0 misses0=0
+  local url="http://127.0.0.1:$port$route"
+  wait_quiet
+  log "$id (round $round of $ROUNDS): $server GET $route, $tokens token(s): warm-up $WARMUP, then $DURATION"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/tokens.lua" "$url" -- "$file" "$THREADS" >/dev/null
+  if [[ "$server" == ours* ]]; then
+    hits0=$(ours_counter token_cache_hits_total)
+    misses0=$(ours_counter token_cache_misses_total)
+  fi
+  local snap0 snap1 t0 t1 wrk_cpu other server_cpu
+  snap0=$(python3 "$HERE/cpu.py" snapshot "$SERVER_PID")
+  t0=$(date +%s.%N)
+  # bash's `time` gives wrk's own CPU time, to tell it apart from other work on the machine.
+  { TIMEFORMAT='%U %S'; time wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
+      -s "$HERE/tokens.lua" "$url" -- "$file" "$THREADS" >"$out"; } 2>"$out.cpu" \
+    || { cat "$out" "$out.cpu" >&2; die "$id: wrk failed"; }
+  t1=$(date +%s.%N)
+  snap1=$(python3 "$HERE/cpu.py" snapshot "$SERVER_PID")
+  cat "$out" >&2
+  wrk_cpu=$(awk 'NF == 2 { print $1 + $2 }' "$out.cpu" | tail -n 1)
+  read -r other server_cpu < <(python3 "$HERE/cpu.py" other "$snap0" "$snap1" "${wrk_cpu:-0}" \
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
+  log "$id: other work on the machine used $other% of its CPU during the measurement"
+  local json
+  json=$(grep '^WRK_JSON ' "$out" | sed 's/^WRK_JSON //') || die "$id: wrk printed no result"
+  local hits=null misses=null
+  if [[ "$server" == ours* ]]; then
+    hits=$(( $(ours_counter token_cache_hits_total) - hits0 ))
+    misses=$(( $(ours_counter token_cache_misses_total) - misses0 ))
+  fi
+  printf '{"id":"%s","server":"%s","route":"%s","tokens":%s,"cache_hits":%s,"cache_misses":%s,"other_cpu_pct":%s,"server_cpu_s":%s,"wrk_cpu_s":%s,"wrk":%s}\n' \
+    "$id" "$server" "$route" "$tokens" "$hits" "$misses" "$other" "$server_cpu" "${wrk_cpu:-0}" "$json" >"$RESULTS_DIR/$id.r$round.json"
+  local non2xx
+  non2xx=$(printf '%s' "$json" | sed 's/.*"non2xx":\([0-9]*\).*/\1/')
+  [[ "$non2xx" == 0 ]] || die "$id: $non2xx responses were not 2xx (see $out and the server log in $WORK)"
+}
+
+# ---------------------------------------------------------------------------------------------
+log "tools"
+if ! command -v wrk >/dev/null; then
+  command -v apt-get >/dev/null || die "wrk is missing and there is no apt-get: install wrk"
+  [[ $(id -u) == 0 ]] || die "wrk is missing: run as root (to apt-get install wrk) or install it"
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+for tool in curl cargo python3 node npm setsid; do
+  command -v "$tool" >/dev/null || die "$tool is missing"
+done
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=9)?0:1)' \
+  || die "node $(node --version) is too old: @clerk/backend needs >= 20.9"
+
+mkdir -p "$WORK"
+rm -rf "$RESULTS_DIR"
+mkdir -p "$RESULTS_DIR"
+
+if [[ "$SKIP_BUILD" != 1 ]]; then
+  log "building api-server (release)"
+  (cd "$ROOT" && cargo build --release -p api-server)
+  log "building the token minter (bench/load/mint)"
+  cargo build --release --manifest-path "$HERE/mint/Cargo.toml"
+fi
+TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+API_SERVER="$TARGET_DIR/release/api-server"
+MINT="$HERE/mint/target/release/bench-mint"
+[[ -x "$API_SERVER" ]] || die "$API_SERVER is missing: build it (or unset SKIP_BUILD)"
+[[ -x "$MINT" ]] || die "$MINT is missing: build it (or unset SKIP_BUILD)"
+
+log "Python peer: $VENV"
+if [[ ! -x "$VENV/bin/python" ]]; then
+  python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+fi
+if ! cmp -s "$HERE/requirements.txt" "$VENV/.requirements.installed"; then
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$HERE/requirements.txt"
+  cp "$HERE/requirements.txt" "$VENV/.requirements.installed"
+fi
+
+log "Node peer: npm ci"
+(cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
+
+log "minting a key pair and $POOL_BIG tokens"
+"$MINT" "$WORK" 1 "$POOL" "$POOL_BIG"
+ISSUER=$(cat "$WORK/issuer.txt")
+AZP=$(cat "$WORK/azp.txt")
+PEM=$(cat "$WORK/key.pem")
+
+# ---------------------------------------------------------------------------------------------
+# Ours. Request logging off (RUST_LOG=warn) like the peers' (uvicorn --no-access-log; the Node
+# app logs nothing); a last run with the default `info` shows what the access log costs.
+ours_env=("${base_env[@]}" "CLERK_JWT_KEY=$PEM" "CLERK_ISSUER=$ISSUER" "CLERK_AUTHORIZED_PARTIES=$AZP"
+  "BIND=127.0.0.1:$PORT_OURS" "DATABASE_URL=sqlite://$WORK/api.db?mode=rwc")
+rm -f "$WORK"/api.db*
+start_server ours "$PORT_OURS" "$WORK/ours.log" "${ours_env[@]}" RUST_LOG=warn "$API_SERVER"
+check_server ours "$PORT_OURS"
+# /healthz is measured with the same requests (Authorization header included, which it
+# ignores) as /protected, so that the ratios isolate what authentication costs.
+scenarios ours "$PORT_OURS" \
+  "ours-healthz /healthz 1" "ours-protected-1 /protected 1" \
+  "ours-healthz-pool /healthz $POOL" "ours-protected-pool /protected $POOL" \
+  "ours-protected-big /protected $POOL_BIG"
+
+start_server ours-info "$PORT_OURS" "$WORK/ours-info.log" "${ours_env[@]}" RUST_LOG=info "$API_SERVER"
+scenarios ours-info "$PORT_OURS" "ours-info-protected-pool /protected $POOL"
+stop_server
+
+# FastAPI: uvicorn[standard] (uvloop, httptools), 2 worker processes for the 2 cores.
+start_server fastapi "$PORT_FASTAPI" "$WORK/fastapi.log" "${base_env[@]}" "CLERK_JWT_KEY_FILE=$WORK/key.pem" \
+  "$VENV/bin/uvicorn" --app-dir "$HERE" fastapi_app:app --host 127.0.0.1 --port "$PORT_FASTAPI" \
+  --workers 2 --no-access-log --log-level warning
+check_server fastapi "$PORT_FASTAPI"
+scenarios fastapi "$PORT_FASTAPI" \
+  "fastapi-healthz /healthz 1" "fastapi-protected-1 /protected 1" "fastapi-protected-pool /protected $POOL"
+stop_server
+
+# Node: one process (Node's default), then optionally a 2-process cluster.
+node_env=("${base_env[@]}" "CLERK_JWT_KEY_FILE=$WORK/key.pem" "CLERK_AUTHORIZED_PARTIES=$AZP"
+  "PORT=$PORT_NODE" "NODE_ENV=production")
+start_server node "$PORT_NODE" "$WORK/node.log" "${node_env[@]}" NODE_WORKERS=1 node "$HERE/node_app.mjs"
+check_server node "$PORT_NODE"
+scenarios node "$PORT_NODE" \
+  "node-healthz /healthz 1" "node-protected-1 /protected 1" "node-protected-pool /protected $POOL"
+stop_server
+if [[ "$NODE_CLUSTER" == 1 ]]; then
+  start_server node-cluster "$PORT_NODE" "$WORK/node-cluster.log" "${node_env[@]}" NODE_WORKERS=2 node "$HERE/node_app.mjs"
+  check_server node-cluster "$PORT_NODE"
+  scenarios node-cluster "$PORT_NODE" \
+    "node2-healthz /healthz 1" "node2-protected-1 /protected 1" "node2-protected-pool /protected $POOL"
+  stop_server
+fi
+
+# ---------------------------------------------------------------------------------------------
+log "results"
+export DURATION WARMUP THREADS CONNECTIONS POOL POOL_BIG RESULTS_DIR QUIET_MAX ROUNDS
+export BENCH_NPROC=$(nproc)
+export BENCH_CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+export BENCH_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
+export BENCH_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+export BENCH_DIRTY=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo " (uncommitted changes)" || true)
+export BENCH_VERSIONS="rustc $(rustc --version | cut -d' ' -f2), node $(node --version), $("$VENV/bin/python" --version), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)"
+"$VENV/bin/python" "$HERE/report.py" >"$HERE/results.md"
+cat "$HERE/results.md"
+printf '\nWritten to %s\n' "$HERE/results.md" >&2
