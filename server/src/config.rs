@@ -95,6 +95,38 @@ pub struct Config {
     #[arg(long, env = "CLERK_CLOCK_SKEW_MS", value_name = "CLERK_CLOCK_SKEW_MS")]
     pub clerk_clock_skew_ms: Option<String>,
 
+    /// Seconds after which the JWKS is refreshed in the background (default 300).
+    #[arg(
+        long,
+        env = "CLERK_JWKS_REFRESH_SECS",
+        value_name = "CLERK_JWKS_REFRESH_SECS"
+    )]
+    pub clerk_jwks_refresh_secs: Option<String>,
+
+    /// Seconds the last good keys keep serving while the JWKS endpoint fails (default 3600).
+    #[arg(
+        long,
+        env = "CLERK_JWKS_MAX_STALENESS_SECS",
+        value_name = "CLERK_JWKS_MAX_STALENESS_SECS"
+    )]
+    pub clerk_jwks_max_staleness_secs: Option<String>,
+
+    /// Least milliseconds between two JWKS refetches caused by unknown kids (default 10000).
+    #[arg(
+        long,
+        env = "CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS",
+        value_name = "CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS"
+    )]
+    pub clerk_jwks_unknown_kid_interval_ms: Option<String>,
+
+    /// Timeout of one JWKS fetch in milliseconds (default 5000).
+    #[arg(
+        long,
+        env = "CLERK_JWKS_TIMEOUT_MS",
+        value_name = "CLERK_JWKS_TIMEOUT_MS"
+    )]
+    pub clerk_jwks_timeout_ms: Option<String>,
+
     /// `whsec_…`: the signing secret of Clerk's webhooks (`POST /webhooks/clerk`); several,
     /// separated by commas, while rotating. Unset: the route answers 503.
     #[arg(
@@ -182,6 +214,10 @@ impl Default for Config {
             clerk_api_url: None,
             clerk_authorized_parties: None,
             clerk_clock_skew_ms: None,
+            clerk_jwks_refresh_secs: None,
+            clerk_jwks_max_staleness_secs: None,
+            clerk_jwks_unknown_kid_interval_ms: None,
+            clerk_jwks_timeout_ms: None,
             clerk_webhook_signing_secret: None,
             database_url: None,
             bind: DEFAULT_BIND
@@ -213,6 +249,16 @@ impl fmt::Debug for Config {
             .field("clerk_api_url", &self.clerk_api_url)
             .field("clerk_authorized_parties", &self.clerk_authorized_parties)
             .field("clerk_clock_skew_ms", &self.clerk_clock_skew_ms)
+            .field("clerk_jwks_refresh_secs", &self.clerk_jwks_refresh_secs)
+            .field(
+                "clerk_jwks_max_staleness_secs",
+                &self.clerk_jwks_max_staleness_secs,
+            )
+            .field(
+                "clerk_jwks_unknown_kid_interval_ms",
+                &self.clerk_jwks_unknown_kid_interval_ms,
+            )
+            .field("clerk_jwks_timeout_ms", &self.clerk_jwks_timeout_ms)
             .field(
                 "clerk_webhook_signing_secret",
                 &redacted(&self.clerk_webhook_signing_secret),
@@ -263,6 +309,10 @@ impl Config {
             "CLERK_API_URL" => &self.clerk_api_url,
             "CLERK_AUTHORIZED_PARTIES" => &self.clerk_authorized_parties,
             "CLERK_CLOCK_SKEW_MS" => &self.clerk_clock_skew_ms,
+            "CLERK_JWKS_REFRESH_SECS" => &self.clerk_jwks_refresh_secs,
+            "CLERK_JWKS_MAX_STALENESS_SECS" => &self.clerk_jwks_max_staleness_secs,
+            "CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS" => &self.clerk_jwks_unknown_kid_interval_ms,
+            "CLERK_JWKS_TIMEOUT_MS" => &self.clerk_jwks_timeout_ms,
             _ => return None,
         };
         value.clone()

@@ -293,8 +293,12 @@ fn build_verifier(config: &Config, dev: Option<&DevClerk>) -> Result<Verifier, C
             VerifierBuilder::from_vars(|name| match name {
                 "CLERK_JWKS_URL" => Some(jwks_url.clone()),
                 "CLERK_ISSUER" => Some(issuer.clone()),
-                "CLERK_AUTHORIZED_PARTIES" | "CLERK_CLOCK_SKEW_MS" => config.clerk_var(name),
-                _ => None,
+                "CLERK_SECRET_KEY"
+                | "CLERK_PUBLISHABLE_KEY"
+                | "CLERK_JWT_KEY"
+                | "CLERK_API_URL" => None,
+                // The emulator is the key source; skew, parties and cache tuning still apply.
+                other => config.clerk_var(other),
             })?
         }
         None => {

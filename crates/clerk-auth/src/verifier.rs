@@ -660,6 +660,10 @@ impl VerifierBuilder {
     ///
     /// Expected issuer, the first that is known: `CLERK_ISSUER`, the publishable key's
     /// Frontend API URL, the base of a `<base>/.well-known/jwks.json` JWKS URL.
+    ///
+    /// The key cache ([`JwksOptions`]): `CLERK_JWKS_REFRESH_SECS` (default 300),
+    /// `CLERK_JWKS_MAX_STALENESS_SECS` (3600), `CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS` (10000),
+    /// `CLERK_JWKS_TIMEOUT_MS` (5000).
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut builder = VerifierBuilder {
@@ -673,6 +677,34 @@ impl VerifierBuilder {
         };
         if let Some(parties) = var("CLERK_AUTHORIZED_PARTIES") {
             builder.authorized_parties = split_list(&parties);
+        }
+        let duration = |name: &'static str, unit: u64| -> Result<Option<Duration>, ConfigError> {
+            var(name)
+                .map(|value| {
+                    value
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .map(|n| Duration::from_millis(n.saturating_mul(unit)))
+                        .ok_or_else(|| {
+                            config_error(name, format!("{value:?} is not a positive whole number"))
+                        })
+                })
+                .transpose()
+        };
+        let options = &mut builder.jwks_options;
+        if let Some(d) = duration("CLERK_JWKS_REFRESH_SECS", 1000)? {
+            options.refresh_interval = d;
+        }
+        if let Some(d) = duration("CLERK_JWKS_MAX_STALENESS_SECS", 1000)? {
+            options.max_staleness = d;
+        }
+        if let Some(d) = duration("CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS", 1)? {
+            options.unknown_kid_interval = d;
+        }
+        if let Some(d) = duration("CLERK_JWKS_TIMEOUT_MS", 1)? {
+            options.timeout = d;
         }
         if let Some(skew) = var("CLERK_CLOCK_SKEW_MS") {
             let ms: u64 = skew.trim().parse().map_err(|_| {

@@ -824,3 +824,40 @@ fn a_revoked_user_loses_every_session() {
     }
     verify_with(&verifier, &keep).expect("another user");
 }
+
+#[test]
+fn key_cache_tuning_comes_from_the_environment_and_is_checked() {
+    let vars = |pairs: Vec<(&'static str, &'static str)>| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    for (name, bad) in [
+        ("CLERK_JWKS_REFRESH_SECS", "soon"),
+        ("CLERK_JWKS_MAX_STALENESS_SECS", "0"),
+        ("CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS", "-1"),
+        ("CLERK_JWKS_TIMEOUT_MS", "1.5"),
+    ] {
+        let err = VerifierBuilder::from_vars(vars(vec![(name, bad)])).expect_err(name);
+        assert_eq!(err.variable, name);
+    }
+    let verifier = VerifierBuilder::from_vars(vars(vec![
+        ("CLERK_JWKS_URL", "http://127.0.0.1:9/.well-known/jwks.json"),
+        ("CLERK_JWKS_REFRESH_SECS", "7"),
+        ("CLERK_JWKS_MAX_STALENESS_SECS", "60"),
+        ("CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS", "250"),
+        ("CLERK_JWKS_TIMEOUT_MS", "800"),
+    ]))
+    .expect("valid")
+    .prefetch(false)
+    .build()
+    .expect("builds");
+    let options = verifier.jwks().expect("remote keys").options();
+    assert_eq!(options.refresh_interval, Duration::from_secs(7));
+    assert_eq!(options.max_staleness, Duration::from_secs(60));
+    assert_eq!(options.unknown_kid_interval, Duration::from_millis(250));
+    assert_eq!(options.timeout, Duration::from_millis(800));
+}
