@@ -93,25 +93,36 @@ for run_id, run in runs.items():
       f"| {cpu_us(run_id):.1f} | {1e6 * run['wrk_cpu_s'] / r['requests']:.1f} "
       f"| {worst_other:.0f}%{' ⚠' if worst_other > disturbed_pct else ''} |")
 w("")
-w("*Tokens*: every request carries `Authorization: Bearer <token>`, `/healthz` ones included (it "
+legend = ("*Tokens*: every request carries `Authorization: Bearer <token>`, `/healthz` ones included (it "
   "ignores it), so that `/healthz` and `/protected` rows differ only by authentication. "
   "*Token cache hits*: share of the requests our server answered from its verified-token cache "
   "(its `/metrics`); the peers verify every request. *Server CPU µs/req*: CPU time (user + "
   "system, all its processes) the server used per request; *wrk CPU µs/req*: the same for the "
   "load generator. *non-2xx*: over all rounds. *Other CPU*: the largest share of the machine "
-  "used during a round by anything but the server and wrk")
+  "used during a kept round by anything but the server and wrk. A round during which other work "
+  f"used more than {disturbed_pct:.0f}% was measured again (up to {env.get('RETRIES', '3')} times) and "
+  "left out if it stayed disturbed")
+left_out = {run_id: (len(run["all_rounds"]) - len(run["rounds"]), len(run["all_rounds"]))
+            for run_id, run in runs.items()}
+note = ""
+if any(n for n, _ in left_out.values()):
+    note += " (left out: " + ", ".join(f"`{run_id}` {n} of {total} rounds"
+                                       for run_id, (n, total) in left_out.items() if n) + ")"
 disturbed = [run_id for run_id, run in runs.items()
              if max(x["other_cpu_pct"] for x in run["rounds"]) > disturbed_pct]
-left_out = {run_id: len(run["all_rounds"]) - len(run["rounds"]) for run_id, run in runs.items()}
-if any(left_out.values()):
-    w("(rounds during which other work used more than "
-      f"{disturbed_pct:.0f}% were left out: "
-      + ", ".join(f"{run_id} {n}" for run_id, n in left_out.items() if n) + ")")
 if disturbed:
-    w(f"(⚠ above {disturbed_pct:.0f}%: **other work disturbed {', '.join(disturbed)}; rerun on a quiet "
-      "machine**).")
+    note += f". ⚠ **Every round of {', '.join(disturbed)} was disturbed by other work: rerun on a quiet machine.**"
 else:
-    w(f"(all at most {disturbed_pct:.0f}%: the machine was otherwise quiet).")
+    note += f"; every row comes from rounds where other work used at most {disturbed_pct:.0f}% of the machine."
+w(legend + note)
+socket_errors = {
+    run_id: sum(x["wrk"][k] for x in run["all_rounds"]
+                for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
+    for run_id, run in runs.items()
+}
+if any(socket_errors.values()):
+    w("")
+    w("Socket errors reported by wrk: " + ", ".join(f"{k} {v}" for k, v in socket_errors.items() if v) + ".")
 
 w("")
 w("### Ratios against the targets")

@@ -30,7 +30,8 @@
 # cluster), BASE_PORT (18080), SKIP_BUILD (1: reuse the built binaries), QUIET_MAX (10) and
 # QUIET_TIMEOUT (600): before each measurement, wait up to QUIET_TIMEOUT seconds for other
 # work to use at most QUIET_MAX % of the CPU; RETRIES (3): redo a measurement during which
-# other work used more than that; ROUNDS (3): measurements of each scenario (median reported).
+# other work used more than that; ROUNDS (3): measurements of each scenario (median reported);
+# REPORT_ONLY (1: only render results.md again from the last run's raw results in .work/).
 
 set -euo pipefail
 
@@ -237,6 +238,25 @@ measure_once() {
   [[ "$non2xx" == 0 ]] || die "$id: $non2xx responses were not 2xx (see $out and the server log in $WORK)"
 }
 
+# render_report: the Markdown report of the results in RESULTS_DIR, to stdout and results.md.
+render_report() {
+  (
+    set -a
+    # shellcheck disable=SC1091
+    . "$RESULTS_DIR/meta.env"
+    set +a
+    RESULTS_DIR="$RESULTS_DIR" python3 "$HERE/report.py"
+  ) >"$HERE/results.md"
+  cat "$HERE/results.md"
+  printf '\nWritten to %s\n' "$HERE/results.md" >&2
+}
+
+if [[ "${REPORT_ONLY:-0}" == 1 ]]; then
+  [[ -f "$RESULTS_DIR/meta.env" ]] || die "no results to report: run $0 first"
+  render_report
+  exit 0
+fi
+
 # ---------------------------------------------------------------------------------------------
 log "tools"
 if ! command -v wrk >/dev/null; then
@@ -331,13 +351,14 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 log "results"
-export DURATION WARMUP THREADS CONNECTIONS POOL POOL_BIG RESULTS_DIR QUIET_MAX ROUNDS
-export BENCH_NPROC=$(nproc)
-export BENCH_CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-export BENCH_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
-export BENCH_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-export BENCH_DIRTY=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo " (uncommitted changes)" || true)
-export BENCH_VERSIONS="rustc $(rustc --version | cut -d' ' -f2), node $(node --version), $("$VENV/bin/python" --version), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)"
-"$VENV/bin/python" "$HERE/report.py" >"$HERE/results.md"
-cat "$HERE/results.md"
-printf '\nWritten to %s\n' "$HERE/results.md" >&2
+cat >"$RESULTS_DIR/meta.env" <<EOF
+DURATION='$DURATION' WARMUP='$WARMUP' THREADS='$THREADS' CONNECTIONS='$CONNECTIONS'
+POOL='$POOL' POOL_BIG='$POOL_BIG' QUIET_MAX='$QUIET_MAX' RETRIES='$RETRIES' ROUNDS='$ROUNDS'
+BENCH_NPROC='$(nproc)'
+BENCH_CPU='$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')'
+BENCH_DATE='$(date -u '+%Y-%m-%d %H:%M UTC')'
+BENCH_COMMIT='$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)'
+BENCH_DIRTY='$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo " (uncommitted changes)" || true)'
+BENCH_VERSIONS='rustc $(rustc --version | cut -d' ' -f2), node $(node --version), $("$VENV/bin/python" --version), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)'
+EOF
+render_report
