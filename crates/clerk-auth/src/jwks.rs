@@ -330,15 +330,14 @@ impl JwksCache {
         self.kid_misses.fetch_add(1, Ordering::Relaxed);
         if let (Some(kid), true) = (kid, proven) {
             let mut state = self.write();
-            if state.negative.len() >= MAX_NEGATIVE_KIDS {
-                let ttl = self.options.negative_ttl;
-                state
-                    .negative
-                    .retain(|_, at| now.saturating_duration_since(*at) < ttl);
+            if state.negative.len() >= MAX_NEGATIVE_KIDS && !state.negative.contains_key(kid) {
+                // Full: start over rather than sweep 4,096 entries on every miss, which a
+                // stream of random kids (each remembered for `negative_ttl`) would cost on
+                // every forged token. The memory stays bounded and each request O(1); a
+                // forgotten kid costs at most one fetch per `unknown_kid_interval` again.
+                state.negative.clear();
             }
-            if state.negative.len() < MAX_NEGATIVE_KIDS {
-                state.negative.insert(kid.to_owned(), now);
-            }
+            state.negative.insert(kid.to_owned(), now);
         }
         match kid {
             Some(_) => Rejection::new(
