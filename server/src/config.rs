@@ -127,6 +127,15 @@ pub struct Config {
     )]
     pub clerk_jwks_timeout_ms: Option<String>,
 
+    /// Verified tokens remembered, so that a token seen again skips the signature check
+    /// (default 10000; `0` turns the cache off). Bounds the cache's memory.
+    #[arg(
+        long,
+        env = "CLERK_TOKEN_CACHE_CAPACITY",
+        value_name = "CLERK_TOKEN_CACHE_CAPACITY"
+    )]
+    pub clerk_token_cache_capacity: Option<String>,
+
     /// `whsec_…`: the signing secret of Clerk's webhooks (`POST /webhooks/clerk`); several,
     /// separated by commas, while rotating. Unset: the route answers 503.
     #[arg(
@@ -218,6 +227,7 @@ impl Default for Config {
             clerk_jwks_max_staleness_secs: None,
             clerk_jwks_unknown_kid_interval_ms: None,
             clerk_jwks_timeout_ms: None,
+            clerk_token_cache_capacity: None,
             clerk_webhook_signing_secret: None,
             database_url: None,
             bind: DEFAULT_BIND
@@ -259,6 +269,10 @@ impl fmt::Debug for Config {
                 &self.clerk_jwks_unknown_kid_interval_ms,
             )
             .field("clerk_jwks_timeout_ms", &self.clerk_jwks_timeout_ms)
+            .field(
+                "clerk_token_cache_capacity",
+                &self.clerk_token_cache_capacity,
+            )
             .field(
                 "clerk_webhook_signing_secret",
                 &redacted(&self.clerk_webhook_signing_secret),
@@ -313,6 +327,7 @@ impl Config {
             "CLERK_JWKS_MAX_STALENESS_SECS" => &self.clerk_jwks_max_staleness_secs,
             "CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS" => &self.clerk_jwks_unknown_kid_interval_ms,
             "CLERK_JWKS_TIMEOUT_MS" => &self.clerk_jwks_timeout_ms,
+            "CLERK_TOKEN_CACHE_CAPACITY" => &self.clerk_token_cache_capacity,
             _ => return None,
         };
         value.clone()

@@ -39,6 +39,11 @@ pub const DEFAULT_API_URL: &str = "https://api.clerk.com";
 /// The default number of verified tokens remembered.
 pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
 
+/// The largest verified-token cache [`VerifierBuilder::from_vars`] accepts from
+/// `CLERK_TOKEN_CACHE_CAPACITY`: ten million entries (several GiB), far past any sensible
+/// setting, so that a typo cannot ask for unbounded memory.
+pub const MAX_TOKEN_CACHE_CAPACITY: usize = 10_000_000;
+
 /// A source of the current time, in milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
     /// Now, in milliseconds since the Unix epoch.
@@ -663,7 +668,8 @@ impl VerifierBuilder {
     ///
     /// The key cache ([`JwksOptions`]): `CLERK_JWKS_REFRESH_SECS` (default 300),
     /// `CLERK_JWKS_MAX_STALENESS_SECS` (3600), `CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS` (10000),
-    /// `CLERK_JWKS_TIMEOUT_MS` (5000).
+    /// `CLERK_JWKS_TIMEOUT_MS` (5000). The verified-token cache:
+    /// `CLERK_TOKEN_CACHE_CAPACITY` (entries, default 10000; `0` turns it off).
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut builder = VerifierBuilder {
@@ -705,6 +711,22 @@ impl VerifierBuilder {
         }
         if let Some(d) = duration("CLERK_JWKS_TIMEOUT_MS", 1)? {
             options.timeout = d;
+        }
+        if let Some(capacity) = var("CLERK_TOKEN_CACHE_CAPACITY") {
+            let entries: usize = capacity
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n <= MAX_TOKEN_CACHE_CAPACITY)
+                .ok_or_else(|| {
+                    config_error(
+                        "CLERK_TOKEN_CACHE_CAPACITY",
+                        format!(
+                            "{capacity:?} is not a whole number of entries from 0 to {MAX_TOKEN_CACHE_CAPACITY}"
+                        ),
+                    )
+                })?;
+            builder.token_cache_capacity = Some(entries);
         }
         if let Some(skew) = var("CLERK_CLOCK_SKEW_MS") {
             let ms: u64 = skew.trim().parse().map_err(|_| {

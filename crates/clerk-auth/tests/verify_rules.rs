@@ -861,3 +861,37 @@ fn key_cache_tuning_comes_from_the_environment_and_is_checked() {
     assert_eq!(options.unknown_kid_interval, Duration::from_millis(250));
     assert_eq!(options.timeout, Duration::from_millis(800));
 }
+
+#[test]
+fn token_cache_capacity_comes_from_the_environment_zero_turns_it_off() {
+    for bad in ["lots", "-1", "1.5", "10000001"] {
+        let err = VerifierBuilder::from_vars(|name| match name {
+            "CLERK_TOKEN_CACHE_CAPACITY" => Some(bad.into()),
+            _ => None,
+        })
+        .expect_err(bad);
+        assert_eq!(err.variable, "CLERK_TOKEN_CACHE_CAPACITY", "{bad}");
+    }
+    let with_capacity = |capacity: &'static str| {
+        VerifierBuilder::from_vars(move |name| match name {
+            "CLERK_TOKEN_CACHE_CAPACITY" => Some(capacity.into()),
+            "CLERK_JWT_KEY" => Some(key().public_key_pem()),
+            _ => None,
+        })
+        .expect("valid")
+        .clock(Arc::new(FixedClock(NOW as u64 * 1000)))
+        .build()
+        .expect("builds")
+    };
+    let t = token().sign();
+    let off = with_capacity("0");
+    for _ in 0..2 {
+        verify_with(&off, &t).expect("valid");
+    }
+    assert_eq!((off.stats().cache_hits, off.stats().cache_misses), (0, 2));
+    let one = with_capacity("1");
+    for _ in 0..2 {
+        verify_with(&one, &t).expect("valid");
+    }
+    assert_eq!((one.stats().cache_hits, one.stats().cache_misses), (1, 1));
+}
