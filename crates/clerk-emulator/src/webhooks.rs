@@ -121,6 +121,9 @@ pub struct Delivery {
     pub last_status: Option<u16>,
     /// Why the last attempt got no response, if it did not.
     pub last_error: Option<String>,
+    /// The HTTP status of every attempt so far, oldest first; `None` for an attempt that got
+    /// no response (connection refused or reset, timeout).
+    pub statuses: Vec<Option<u16>>,
     /// Whether some attempt got a 2xx answer.
     pub delivered: bool,
     /// Whether the retry schedule ran out without a 2xx answer (until a
@@ -161,6 +164,7 @@ struct Message {
     attempts: u32,
     last_status: Option<u16>,
     last_error: Option<String>,
+    statuses: Vec<Option<u16>>,
     delivered: bool,
     failed: bool,
 }
@@ -334,6 +338,7 @@ impl Hooks {
                 attempts: 0,
                 last_status: None,
                 last_error: None,
+                statuses: Vec::new(),
                 delivered: false,
                 failed: false,
             });
@@ -356,6 +361,7 @@ impl Hooks {
                 attempts: m.attempts,
                 last_status: m.last_status,
                 last_error: m.last_error.clone(),
+                statuses: m.statuses.clone(),
                 delivered: m.delivered,
                 failed: m.failed,
                 body: m.body.clone(),
@@ -438,6 +444,7 @@ impl Hooks {
     fn record(state: &mut State, index: usize, outcome: &Result<u16, String>) -> bool {
         let message = &mut state.messages[index];
         message.attempts += 1;
+        message.statuses.push(outcome.as_ref().ok().copied());
         match outcome {
             Ok(status) => {
                 message.last_status = Some(*status);

@@ -218,6 +218,7 @@ async fn failures_are_retried_with_the_same_message_id() {
     let log = &emulator.deliveries()[0];
     assert_eq!(log.attempts, 3);
     assert_eq!(log.last_status, Some(200));
+    assert_eq!(log.statuses, [Some(500), Some(429), Some(200)]);
     assert!(log.delivered);
 }
 
@@ -236,6 +237,7 @@ async fn timeouts_are_retried() {
     assert_eq!(received.len(), 2);
     assert_eq!(received[0].id, received[1].id);
     assert_eq!(emulator.deliveries()[0].attempts, 2);
+    assert_eq!(emulator.deliveries()[0].statuses, [None, Some(204)]);
 }
 
 #[tokio::test]
