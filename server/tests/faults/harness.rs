@@ -15,6 +15,10 @@ use tokio::net::TcpStream;
 
 const BIN: &str = env!("CARGO_BIN_EXE_api-server");
 
+/// A log filter for load: warnings only, and the `listening` line the harness waits for (no
+/// access log line per request).
+pub const QUIET_LOG: &str = "warn,api_server=info,api_server::http=warn";
+
 /// The webhook signing secret the server is started with.
 pub const WEBHOOK_SECRET: &str = "whsec_ZmF1bHQtdGVzdHMtc2lnbmluZy1zZWNyZXQ=";
 
@@ -35,42 +39,86 @@ pub async fn clerk() -> EmulatorServer {
         .expect("the emulator starts")
 }
 
-/// The `api-server` process; killed (and its database removed) when dropped.
+/// The `api-server` process; killed (and its SQLite database removed) when dropped.
 pub struct ServerProcess {
     child: Option<Child>,
     pub addr: SocketAddr,
-    db: PathBuf,
+    launch: Launch,
+}
+
+/// How a server process is started, kept for [`ServerProcess::restart`].
+#[derive(Clone)]
+struct Launch {
+    jwks_url: String,
+    database_url: String,
+    /// The SQLite file to remove at the end, if the database is one.
+    sqlite_file: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 impl ServerProcess {
     /// Starts the binary pointed at `jwks_url` and waits for its `listening` log line.
     pub fn start(jwks_url: &str) -> ServerProcess {
+        Self::start_with(jwks_url, &[])
+    }
+
+    /// The same, with extra environment variables (key-cache tuning, limits…).
+    pub fn start_with(jwks_url: &str, env: &[(&str, &str)]) -> ServerProcess {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let db = std::env::temp_dir().join(format!(
             "api-server-faults-{}-{}.db",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        Self::start_on(jwks_url, db)
+        Self::launch(Launch {
+            jwks_url: jwks_url.to_owned(),
+            database_url: format!("sqlite://{}?mode=rwc", db.display()),
+            sqlite_file: Some(db),
+            env: owned(env),
+        })
     }
 
-    /// Starts the binary again on the same database, once this process has exited.
-    pub fn restart(mut self, jwks_url: &str) -> ServerProcess {
+    /// Starts the binary on the PostgreSQL database at `database_url`.
+    pub fn start_on_database(
+        jwks_url: &str,
+        database_url: &str,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
+        Self::launch(Launch {
+            jwks_url: jwks_url.to_owned(),
+            database_url: database_url.to_owned(),
+            sqlite_file: None,
+            env: owned(env),
+        })
+    }
+
+    /// Starts the binary again, with the same settings and database, once this process has
+    /// exited (or was killed).
+    pub fn restart(mut self) -> ServerProcess {
         assert!(!self.alive(), "restart of a running server");
         self.child = None;
-        Self::start_on(jwks_url, self.db.clone())
+        Self::launch(self.launch.clone())
     }
 
-    fn start_on(jwks_url: &str, db: PathBuf) -> ServerProcess {
-        let database_url = format!("sqlite://{}?mode=rwc", db.display());
-        let mut child = Command::new(BIN)
+    /// The database URL the process was started with.
+    pub fn database_url(&self) -> &str {
+        &self.launch.database_url
+    }
+
+    fn launch(launch: Launch) -> ServerProcess {
+        let mut command = Command::new(BIN);
+        command
             .env_clear()
-            .env("CLERK_JWKS_URL", jwks_url)
-            .env("DATABASE_URL", &database_url)
+            .env("CLERK_JWKS_URL", &launch.jwks_url)
+            .env("DATABASE_URL", &launch.database_url)
             .env("BIND", "127.0.0.1:0")
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
-            .env("CLERK_WEBHOOK_SIGNING_SECRET", WEBHOOK_SECRET)
+            .env("CLERK_WEBHOOK_SIGNING_SECRET", WEBHOOK_SECRET);
+        for (name, value) in &launch.env {
+            command.env(name, value);
+        }
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -101,8 +149,34 @@ impl ServerProcess {
         ServerProcess {
             child: Some(child),
             addr,
-            db,
+            launch,
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// The resident set size now and its peak so far (`VmRSS`, `VmHWM`), in KiB.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/<pid>/status is readable");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in /proc/<pid>/status"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// Kills the process with SIGKILL (no chance to finish anything) and reaps it.
+    pub fn kill(&mut self) {
+        let child = self.child.as_mut().unwrap();
+        child.kill().expect("SIGKILL is sent");
+        child.wait().expect("the killed process is reaped");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -148,12 +222,20 @@ impl Drop for ServerProcess {
         };
         let _ = child.kill();
         let _ = child.wait();
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.db.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
+        if let Some(db) = &self.launch.sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = db.clone().into_os_string();
+                path.push(suffix);
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
+}
+
+fn owned(env: &[(&str, &str)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
 }
 
 /// A client that never waits forever.

@@ -112,7 +112,7 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
     assert!(status.success(), "exit status {status}");
 
     // Nothing lost: every answered creation is in the database.
-    let server = server.restart(&clerk.jwks_url());
+    let server = server.restart();
     let page: serde_json::Value = client
         .get(server.url("/v1/notes?limit=100"))
         .bearer_auth(&token)
