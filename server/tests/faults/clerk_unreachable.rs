@@ -294,3 +294,109 @@ async fn cold_start_with_clerk_down_answers_503_then_recovers() {
     drop(server);
     clerk.shutdown().await;
 }
+
+/// The server's maximum staleness in this test (`CLERK_JWKS_MAX_STALENESS_SECS`).
+const MAX_STALENESS: Duration = Duration::from_secs(3);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clerk_down_past_max_staleness_valid_tokens_get_503_then_recover() {
+    let started = Instant::now();
+    let clerk = clerk().await;
+    let server = ServerProcess::start_with(
+        &clerk.jwks_url(),
+        &[
+            ("CLERK_JWKS_REFRESH_SECS", "1"),
+            ("CLERK_JWKS_MAX_STALENESS_SECS", "3"),
+        ],
+    );
+    let client = client();
+    let url = server.url("/protected");
+    // Ready means the keys were fetched: the staleness clock starts at or before this.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            readyz(&client, &server).await == StatusCode::OK
+        })
+        .await
+    );
+    let mut n = 0;
+    let mut next_token = || {
+        n += 1;
+        fresh_token(&clerk, 2_000_000 + n)
+    };
+    assert_eq!(status(&client, &url, &next_token()).await, StatusCode::OK);
+    clerk.set_fault(Fault::Status(500));
+    let fault_at = Instant::now();
+
+    // Fresh valid tokens every 100 ms: 200 while the keys are within the staleness, then
+    // 503 with Retry-After (never 401, never a 2xx once they are too old).
+    let (mut ok, mut unavailable, mut last_ok, mut first_503) = (0u32, 0u32, None, None);
+    while unavailable < 10 {
+        assert!(
+            fault_at.elapsed() < MAX_STALENESS + Duration::from_secs(5),
+            "still 200 long past the maximum staleness"
+        );
+        let response = client
+            .get(&url)
+            .bearer_auth(next_token())
+            .send()
+            .await
+            .unwrap();
+        match response.status() {
+            StatusCode::OK => {
+                assert!(first_503.is_none(), "a 200 after a 503 while Clerk is down");
+                ok += 1;
+                last_ok = Some(fault_at.elapsed());
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(
+                    response.headers().contains_key("retry-after"),
+                    "503 without Retry-After"
+                );
+                unavailable += 1;
+                first_503.get_or_insert(fault_at.elapsed());
+            }
+            other => panic!("a valid token got {other} while Clerk is down"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first_503 = first_503.unwrap();
+    assert!(
+        first_503 >= MAX_STALENESS - Duration::from_millis(1500),
+        "503 at {first_503:?}, before the keys were stale"
+    );
+    assert_eq!(
+        readyz(&client, &server).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let forged = clerk.session_token().signature_bytes(vec![3u8; 256]).sign();
+    let answer = status(&client, &url, &forged).await;
+    assert!(
+        answer == StatusCode::UNAUTHORIZED || answer == StatusCode::SERVICE_UNAVAILABLE,
+        "{answer}"
+    );
+
+    // Clerk is back: the background refresh recovers with no traffic needed.
+    clerk.set_fault(Fault::None);
+    let recovery = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(12), || async {
+            readyz(&client, &server).await == StatusCode::OK
+        })
+        .await,
+        "never ready after Clerk came back"
+    );
+    let recovered_in = recovery.elapsed();
+    for _ in 0..5 {
+        assert_eq!(status(&client, &url, &next_token()).await, StatusCode::OK);
+    }
+    println!(
+        "figures: scenario=past-max-staleness max_staleness_s=3 ok_while_down={ok} \
+         last_ok_ms={} first_503_ms={} 503={unavailable} recovered_in_ms={} jwks_fetches={} \
+         duration_ms={}",
+        last_ok.map_or(0, |d| d.as_millis()),
+        first_503.as_millis(),
+        recovered_in.as_millis(),
+        clerk.jwks_requests(),
+        started.elapsed().as_millis()
+    );
+}
