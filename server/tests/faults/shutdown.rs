@@ -2,12 +2,14 @@
 //! normal answer, new connections are refused, the process exits 0, and every note whose
 //! creation was answered 201 is in the database after a restart.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{clerk, client, ServerProcess};
+use crate::harness::{clerk, client, ServerProcess, QUIET_LOG};
+use crate::load::paced;
 
 /// Requests in flight when SIGTERM arrives.
 const IN_FLIGHT: usize = 50;
@@ -132,4 +134,121 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
         clerk.jwks_requests(),
         started.elapsed().as_millis()
     );
+}
+
+/// How one request of the load ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// A complete `201` with the note.
+    Created,
+    /// The connection was refused: the listener was closed, nothing was sent.
+    Refused,
+    /// Connected, then closed or reset without a byte of answer: the connection sat in the
+    /// kernel's accept queue when the listener closed, and the server never read it.
+    Unanswered,
+    /// Anything else: a partial answer, another status, a timeout.
+    Broken,
+}
+
+async fn create_note(addr: std::net::SocketAddr, token: &str, i: u64) -> Ending {
+    let body = format!(r#"{{"title":"load {i:05}","body":"sent under load"}}"#);
+    let request = format!(
+        "POST /v1/notes HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = match TcpStream::connect(addr).await {
+        Ok(stream) => stream,
+        Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => return Ending::Refused,
+        Err(_) => return Ending::Broken,
+    };
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    match read {
+        Err(_) => Ending::Broken,
+        Ok(_) if answer.is_empty() => Ending::Unanswered,
+        Ok(_) => {
+            let text = String::from_utf8_lossy(&answer);
+            if text.starts_with("HTTP/1.1 201") && text.contains(&format!("load {i:05}")) {
+                Ending::Created
+            } else {
+                Ending::Broken
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_answers_every_request_it_accepted_in_full() {
+    let started = Instant::now();
+    let clerk = clerk().await;
+    let mut server = ServerProcess::start_with(&clerk.jwks_url(), &[("RUST_LOG", QUIET_LOG)]);
+    let token = clerk.session_token().user("user_shutdown_load").sign();
+    let warm = client()
+        .get(server.url("/v1/notes"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(warm.status(), 200);
+
+    // 200 note creations per second, each on its own connection, for 2.5 s; SIGTERM at 1 s.
+    let endings = Arc::new(Mutex::new(Vec::new()));
+    let load = {
+        let (addr, token, endings) = (server.addr, token.clone(), endings.clone());
+        tokio::spawn(paced(200, Duration::from_millis(2500), 16, move |i| {
+            let (token, endings) = (token.clone(), endings.clone());
+            async move {
+                let ending = create_note(addr, &token, i).await;
+                endings.lock().unwrap().push(ending);
+            }
+        }))
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.terminate();
+    let signalled = Instant::now();
+    let status = server.wait_exit(Duration::from_secs(10)).await;
+    let stopped_in = signalled.elapsed();
+    let sent = load.await.unwrap();
+
+    let endings = endings.lock().unwrap().clone();
+    let count = |kind: Ending| endings.iter().filter(|e| **e == kind).count();
+    let (created, refused, unanswered, broken) = (
+        count(Ending::Created),
+        count(Ending::Refused),
+        count(Ending::Unanswered),
+        count(Ending::Broken),
+    );
+    // Nothing lost and nothing extra: the database holds exactly the notes answered 201.
+    let server = server.restart();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(server.database_url()).await.unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let figures = format!(
+        "figures: scenario=sigterm-under-load sent={sent} created_201={created} \
+         refused={refused} unanswered={unanswered} broken={broken} exit={status} \
+         stopped_in_ms={} notes_after_restart={stored} duration_ms={}",
+        stopped_in.as_millis(),
+        started.elapsed().as_millis()
+    );
+    println!("{figures}");
+    assert!(status.success(), "{figures}");
+    assert_eq!(
+        broken, 0,
+        "a request accepted and not answered in full: {figures}"
+    );
+    assert_eq!(stored, created as i64, "{figures}");
+    assert!(created >= 150, "the load ran before SIGTERM: {figures}");
+    assert!(
+        refused > 0,
+        "new connections refused after SIGTERM: {figures}"
+    );
+    // The accept-queue race: a connection completed by the kernel in the instant the
+    // listener closes is reset unread. It cannot be avoided by the process (a load balancer
+    // stops sending before SIGTERM); it is counted, and must stay rare.
+    assert!(unanswered <= 3, "{figures}");
 }
