@@ -12,7 +12,9 @@
 //!   (an HTTP layer answers 503). Failed fetches are retried with exponential back-off.
 //! - **No refetch storm**: an unknown `kid` triggers at most one refetch per
 //!   [`JwksOptions::unknown_kid_interval`]; a `kid` that a fetch proved absent is remembered
-//!   (negative cache) and refused without any fetch.
+//!   (negative cache) and refused without any fetch. An unknown `kid` that arrives while a
+//!   fetch is under way waits for that fetch (it may be the rotation that brings the kid)
+//!   instead of being refused, and starts none.
 //! - **Bounded**: request timeout, response-size cap, a bounded number of keys and of
 //!   remembered unknown kids. Keys are parsed once, when fetched.
 //! - **Never fails at startup**: a cache starts empty; until keys load, lookups fail with
@@ -291,16 +293,31 @@ impl JwksCache {
                     now.saturating_duration_since(at) < self.options.unknown_kid_interval
                 });
                 if kid.is_none() || remembered || recent || state.in_backoff(now, &self.options) {
+                    // A fetch under way (the first token of a rotation started it) may bring
+                    // this kid: wait for it rather than refuse what may be a valid token.
+                    // The check is that fetch's lock being held; waiting starts no fetch.
+                    let running =
+                        kid.is_some() && !remembered && self.fetch_lock.try_lock().is_err();
                     drop(state);
-                    return Err(self.kid_miss(kid, now, recent));
+                    if !running {
+                        return Err(self.kid_miss(kid, now, recent));
+                    }
+                    None
+                } else {
+                    self.unknown_kid_refetches.fetch_add(1, Ordering::Relaxed);
+                    Some(state.completed)
                 }
-                self.unknown_kid_refetches.fetch_add(1, Ordering::Relaxed);
             } else if state.in_backoff(now, &self.options) {
                 return Err(unavailable(&self.source, state.last_error.as_ref()));
+            } else {
+                Some(state.completed)
             }
-            state.completed
         };
-        self.fetch_once(seen).await;
+        match seen {
+            Some(seen) => self.fetch_once(seen).await,
+            // Waits for the running fetch to finish; starts none.
+            None => drop(self.fetch_lock.lock().await),
+        }
         self.lookup_or_miss(kid, Instant::now(), true)
     }
 

@@ -459,3 +459,31 @@ async fn verified_token_cache_skips_the_signature_but_not_the_clock() {
     assert_eq!(err.reason(), Reason::TokenExpired);
     assert_eq!(verifier.stats().cache_hits, 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_a_new_key_arriving_during_its_fetch_wait_for_it_instead_of_being_refused() {
+    let server = server().await;
+    let verifier = verifier(&server, quick());
+    verifier
+        .verify(&server.session_token().sign())
+        .await
+        .expect("the first key loads");
+    tokio::time::sleep(quick().unknown_kid_interval + Duration::from_millis(50)).await;
+    // Clerk rotates; its JWKS answers slowly, so the tokens below arrive while the fetch the
+    // first of them started is still under way.
+    server
+        .emulator()
+        .rotate_to(&SigningKey::generate(2048).with_kid("ins_rotated"));
+    server.set_fault(Fault::Delay(Duration::from_millis(200)));
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let verifier = verifier.clone();
+            let token = server.session_token().user(format!("user_new_{i}")).sign();
+            tokio::spawn(async move { verifier.verify(&token).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("a new-key token verifies");
+    }
+    assert_eq!(server.jwks_requests(), 2, "one fetch for the rotation");
+}
