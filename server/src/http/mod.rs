@@ -269,32 +269,107 @@ fn is_acceptable_request_id(id: &HeaderValue) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
+/// A new request id: a UUID version 7 like [`random_uuid`], whose random bits come from a
+/// per-thread generator in user space instead of the operating system.
+///
+/// A request id must be unique, not secret: it is echoed to the client and written in logs,
+/// and nothing is granted to whoever knows one. So it needs no cryptographic randomness, and
+/// skipping the system call matters here, since every request without an id of its own gets
+/// one. Note ids, which are kept, still use the system's generator ([`random_uuid`]).
 fn new_request_id() -> HeaderValue {
-    HeaderValue::from_str(&random_uuid(crate::db::now_ms()))
-        .expect("a UUID is a valid header value")
+    let text = uuid_v7(crate::db::now_ms(), request_id_random_bits());
+    HeaderValue::from_bytes(&text).expect("a UUID is a valid header value")
+}
+
+/// 80 random bits from this thread's [`SplitMix64`], seeded once per thread.
+fn request_id_random_bits() -> [u8; 10] {
+    thread_local! {
+        static GENERATOR: std::cell::Cell<SplitMix64> =
+            std::cell::Cell::new(SplitMix64::from_system_seed());
+    }
+    GENERATOR.with(|cell| {
+        let mut generator = cell.get();
+        let high = generator.next_u64().to_le_bytes();
+        let low = generator.next_u64().to_le_bytes();
+        cell.set(generator);
+        let mut bits = [0u8; 10];
+        bits[..8].copy_from_slice(&high);
+        bits[8..].copy_from_slice(&low[..2]);
+        bits
+    })
+}
+
+/// SplitMix64 (Steele, Lea and Flood, 2014): a 64-bit counter advanced by an odd constant and
+/// put through a bijective mix, so a thread's outputs do not repeat within 2^64 steps; each
+/// thread starts from its own random seed. Not a cryptographic generator: an observer of a few
+/// outputs can predict the next ones, which is harmless for request ids, its only use.
+#[derive(Debug, Clone, Copy)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// Seeded from the system's random source (one system call per thread).
+    fn from_system_seed() -> Self {
+        use ring::rand::SecureRandom;
+        let mut seed = [0u8; 8];
+        if ring::rand::SystemRandom::new().fill(&mut seed).is_err() {
+            // No system randomness: std's per-thread hash keys, and the time, still make
+            // threads (and processes) start apart.
+            use std::hash::{BuildHasher, Hasher};
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            seed = hasher.finish().to_le_bytes();
+        }
+        SplitMix64(u64::from_le_bytes(seed))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
 }
 
 /// A UUID version 7 (RFC 9562 §5.7): the Unix millisecond time, then 74 random bits. Its
-/// text sorts by creation time.
+/// text sorts by creation time. The random bits come from the operating system's
+/// cryptographic generator: note ids use this.
 pub fn random_uuid(now_ms: i64) -> String {
     use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
+    let mut random = [0u8; 10];
     // The system's random source failing is not something a request can recover from;
     // the time prefix alone still makes the id unique enough to trace a request.
-    let _ = ring::rand::SystemRandom::new().fill(&mut bytes[6..]);
+    let _ = ring::rand::SystemRandom::new().fill(&mut random);
+    let text = uuid_v7(now_ms, random);
+    std::str::from_utf8(&text)
+        .expect("a UUID is ASCII")
+        .to_owned()
+}
+
+/// The text of a UUID version 7 with this millisecond time and these random bits (6 of
+/// them replaced by the version and variant): 8-4-4-4-12 lowercase hex digits.
+fn uuid_v7(now_ms: i64, random: [u8; 10]) -> [u8; 36] {
+    let mut bytes = [0u8; 16];
     let ms = u64::try_from(now_ms).unwrap_or(0).to_be_bytes();
     bytes[..6].copy_from_slice(&ms[2..]);
+    bytes[6..].copy_from_slice(&random);
     bytes[6] = (bytes[6] & 0x0f) | 0x70;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    // 8-4-4-4-12 hex digits, written directly: this runs on every request (request ids).
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(36);
+    let mut text = [0u8; 36];
+    let mut at = 0;
     for (i, b) in bytes.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            text.push('-');
+            text[at] = b'-';
+            at += 1;
         }
-        text.push(char::from(HEX[usize::from(b >> 4)]));
-        text.push(char::from(HEX[usize::from(b & 0x0f)]));
+        text[at] = HEX[usize::from(b >> 4)];
+        text[at + 1] = HEX[usize::from(b & 0x0f)];
+        at += 2;
     }
     text
 }
@@ -387,6 +462,34 @@ mod tests {
             }
         }
         assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+    }
+
+    #[test]
+    fn generated_request_ids_are_version_7_uuids_and_differ() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let id = new_request_id();
+            let id = id.to_str().unwrap().to_owned();
+            assert_eq!(id.len(), 36, "{id}");
+            assert_eq!(&id[14..15], "7", "{id}");
+            assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+            assert!(is_acceptable_request_id(
+                &HeaderValue::from_str(&id).unwrap()
+            ));
+            assert!(seen.insert(id), "request ids repeat");
+        }
+        let other_thread = std::thread::spawn(|| new_request_id().to_str().unwrap().to_owned())
+            .join()
+            .unwrap();
+        assert!(!seen.contains(&other_thread));
+    }
+
+    #[test]
+    fn uuid_text_carries_time_and_random_bits_in_order() {
+        let text = uuid_v7(0x0123_4567_89ab, [0xff; 10]);
+        assert_eq!(&text, b"01234567-89ab-7fff-bfff-ffffffffffff");
+        let text = uuid_v7(0, [0; 10]);
+        assert_eq!(&text, b"00000000-0000-7000-8000-000000000000");
     }
 
     #[test]
