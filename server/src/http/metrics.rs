@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text format (version 0.0.4), written by hand.
 //!
-//! - `http_requests_total{route,method,status}`: requests answered, by matched route pattern;
+//! - `http_requests_total{route,method,status}`: requests answered, by matched route pattern
+//!   (`unmatched` when no route matched) and method (an extension method is `other`);
 //! - `http_request_duration_seconds{route,method}`: a latency histogram;
 //! - `auth_failures_total{reason}`: refused requests by reason (`token-expired`,
 //!   `missing-permission`, …), every Clerk reason present from the start;
@@ -10,9 +11,10 @@
 //!   `duplicate`, `ignored`, `refused`, `failed`, `not-configured`), every outcome present
 //!   from the start.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -37,30 +39,80 @@ pub const WEBHOOK_OUTCOMES: [&str; 6] = [
     "not-configured",
 ];
 
-/// The request counters. Updated once per request under a short lock.
+/// The `method` label of the standard methods; any other (extension) method is counted as
+/// [`OTHER_METHOD`], so that clients cannot create series at will.
+static METHODS: [Method; 9] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::HEAD,
+    Method::OPTIONS,
+    Method::CONNECT,
+    Method::PATCH,
+    Method::TRACE,
+];
+
+/// The `method` label of every extension method.
+pub const OTHER_METHOD: &str = "other";
+
+/// The request metrics.
+///
+/// Recording a request allocates nothing and takes no exclusive lock, except the first time a
+/// route, method and status are seen: the series are found under read locks (keyed by the
+/// matched route template and a fixed set of method labels) and counted with atomic
+/// additions.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    inner: Mutex<Counters>,
+    /// By matched route template (owned, allocated once per template).
+    routes: RwLock<HashMap<Box<str>, RouteSeries>>,
+    /// Only refused requests touch it.
+    auth_failures: Mutex<BTreeMap<String, u64>>,
+    /// By index in [`WEBHOOK_OUTCOMES`].
+    webhooks: [AtomicU64; WEBHOOK_OUTCOMES.len()],
+}
+
+/// One route's series, by method: the index in [`METHODS`], or `METHODS.len()` for
+/// [`OTHER_METHOD`].
+#[derive(Debug, Default)]
+struct RouteSeries {
+    methods: [MethodSeries; METHODS.len() + 1],
 }
 
 #[derive(Debug, Default)]
-struct Counters {
-    requests: BTreeMap<(String, String, u16), u64>,
-    durations: BTreeMap<(String, String), Histogram>,
-    auth_failures: BTreeMap<String, u64>,
-    webhooks: BTreeMap<&'static str, u64>,
+struct MethodSeries {
+    histogram: Histogram,
+    /// Requests answered, by status: few per route and method.
+    statuses: RwLock<Vec<(u16, AtomicU64)>>,
 }
 
+/// A latency histogram. `count` is incremented before the bucket (with release ordering) and
+/// read after the buckets (with acquire), so a scrape never shows a bucket above `+Inf`.
 #[derive(Debug, Default)]
 struct Histogram {
     /// Observations at or below each bucket's bound (not cumulative; summed when written).
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+/// The index of `method` in a [`RouteSeries`].
+fn method_index(method: &Method) -> usize {
+    METHODS
+        .iter()
+        .position(|m| m == method)
+        .unwrap_or(METHODS.len())
+}
+
+/// The `method` label of the index [`method_index`] gave.
+fn method_label(index: usize) -> &'static str {
+    METHODS.get(index).map_or(OTHER_METHOD, Method::as_str)
 }
 
 impl Metrics {
-    /// Records one answered request; `auth_failure` is the refusal reason, if refused.
+    /// Records one answered request: `route` is the matched route template (such as
+    /// `/v1/notes/{id}`, or `unmatched`), never the raw path, so that the series stay few;
+    /// `auth_failure` is the refusal reason, if refused.
     pub fn record(
         &self,
         route: &str,
@@ -69,32 +121,62 @@ impl Metrics {
         elapsed: Duration,
         auth_failure: Option<&str>,
     ) {
-        let seconds = elapsed.as_secs_f64();
-        let mut counters = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        *counters
-            .requests
-            .entry((route.to_owned(), method.to_string(), status))
-            .or_default() += 1;
-        let histogram = counters
-            .durations
-            .entry((route.to_owned(), method.to_string()))
-            .or_default();
-        if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
-            histogram.buckets[bucket] += 1;
+        let method = method_index(method);
+        {
+            let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(series) = routes.get(route) {
+                series.methods[method].record(status, elapsed);
+            } else {
+                drop(routes);
+                let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+                routes.entry(route.into()).or_default().methods[method].record(status, elapsed);
+            }
         }
-        histogram.count += 1;
-        histogram.sum += seconds;
         if let Some(reason) = auth_failure {
-            *counters.auth_failures.entry(reason.to_owned()).or_default() += 1;
+            let mut failures = self.auth_failures.lock().unwrap_or_else(|p| p.into_inner());
+            match failures.get_mut(reason) {
+                Some(count) => *count += 1,
+                None => {
+                    failures.insert(reason.to_owned(), 1);
+                }
+            }
+        }
+    }
+
+    /// Records one webhook delivery by outcome, one of [`WEBHOOK_OUTCOMES`] (any other is
+    /// not counted).
+    pub fn record_webhook(&self, outcome: &'static str) {
+        debug_assert!(WEBHOOK_OUTCOMES.contains(&outcome), "{outcome}");
+        if let Some(i) = WEBHOOK_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.webhooks[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
-impl Metrics {
-    /// Records one webhook delivery by outcome, one of [`WEBHOOK_OUTCOMES`].
-    pub fn record_webhook(&self, outcome: &'static str) {
-        let mut counters = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        *counters.webhooks.entry(outcome).or_default() += 1;
+impl MethodSeries {
+    fn record(&self, status: u16, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let histogram = &self.histogram;
+        histogram.count.fetch_add(1, Ordering::Relaxed);
+        if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
+            histogram.buckets[bucket].fetch_add(1, Ordering::Release);
+        }
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        histogram.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+
+        let statuses = self.statuses.read().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, count)) = statuses.iter().find(|(s, _)| *s == status) {
+            count.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        drop(statuses);
+        let mut statuses = self.statuses.write().unwrap_or_else(|p| p.into_inner());
+        match statuses.iter().find(|(s, _)| *s == status) {
+            Some((_, count)) => {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            None => statuses.push((status, AtomicU64::new(1))),
+        }
     }
 }
 
@@ -107,17 +189,17 @@ impl Metrics {
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let stats = state.verifier().stats();
+    let metrics = state.metrics();
     let mut out = String::with_capacity(4096);
+    write_requests(&mut out, metrics);
     {
-        let counters = state
-            .metrics()
-            .inner
+        let failures = metrics
+            .auth_failures
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        write_requests(&mut out, &counters);
-        write_auth_failures(&mut out, &counters.auth_failures);
-        write_webhooks(&mut out, &counters.webhooks);
+        write_auth_failures(&mut out, &failures);
     }
+    write_webhooks(&mut out, &metrics.webhooks);
     counter(
         &mut out,
         "jwks_fetches_total",
@@ -151,10 +233,53 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-fn write_requests(out: &mut String, counters: &Counters) {
+/// A snapshot of one route and method's histogram.
+struct HistogramSnapshot {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum_seconds: f64,
+}
+
+fn write_requests(out: &mut String, metrics: &Metrics) {
+    // Copied out under the read lock, then written sorted by route, method and status.
+    let mut requests: Vec<(&str, &str, u16, u64)> = Vec::new();
+    let mut durations: Vec<(&str, &str, HistogramSnapshot)> = Vec::new();
+    let routes = metrics.routes.read().unwrap_or_else(|p| p.into_inner());
+    for (route, series) in routes.iter() {
+        for (index, method) in series.methods.iter().enumerate() {
+            let label = method_label(index);
+            let histogram = &method.histogram;
+            let mut buckets = [0; BUCKETS.len()];
+            for (snapshot, bucket) in buckets.iter_mut().zip(&histogram.buckets) {
+                *snapshot = bucket.load(Ordering::Acquire);
+            }
+            let count = histogram.count.load(Ordering::Relaxed);
+            if count == 0 {
+                continue;
+            }
+            let sum_nanos = histogram.sum_nanos.load(Ordering::Relaxed);
+            durations.push((
+                route,
+                label,
+                HistogramSnapshot {
+                    buckets,
+                    count,
+                    // u64 nanoseconds to f64 seconds: exact up to 104 days.
+                    sum_seconds: sum_nanos as f64 / 1e9,
+                },
+            ));
+            let statuses = method.statuses.read().unwrap_or_else(|p| p.into_inner());
+            for (status, count) in statuses.iter() {
+                requests.push((route, label, *status, count.load(Ordering::Relaxed)));
+            }
+        }
+    }
+    requests.sort_unstable_by_key(|&(route, method, status, _)| (route, method, status));
+    durations.sort_unstable_by_key(|&(route, method, _)| (route, method));
+
     out.push_str("# HELP http_requests_total HTTP requests answered.\n");
     out.push_str("# TYPE http_requests_total counter\n");
-    for ((route, method, status), count) in &counters.requests {
+    for (route, method, status, count) in requests {
         let _ = writeln!(
             out,
             "http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {count}",
@@ -164,7 +289,7 @@ fn write_requests(out: &mut String, counters: &Counters) {
     }
     out.push_str("# HELP http_request_duration_seconds Time to answer an HTTP request.\n");
     out.push_str("# TYPE http_request_duration_seconds histogram\n");
-    for ((route, method), histogram) in &counters.durations {
+    for (route, method, histogram) in durations {
         let labels = format!("route=\"{}\",method=\"{}\"", escape(route), escape(method));
         let mut cumulative = 0;
         for (bound, count) in BUCKETS.iter().zip(histogram.buckets) {
@@ -182,7 +307,7 @@ fn write_requests(out: &mut String, counters: &Counters) {
         let _ = writeln!(
             out,
             "http_request_duration_seconds_sum{{{labels}}} {}",
-            histogram.sum
+            histogram.sum_seconds
         );
         let _ = writeln!(
             out,
@@ -208,11 +333,11 @@ fn write_auth_failures(out: &mut String, failures: &BTreeMap<String, u64>) {
     }
 }
 
-fn write_webhooks(out: &mut String, deliveries: &BTreeMap<&'static str, u64>) {
+fn write_webhooks(out: &mut String, deliveries: &[AtomicU64; WEBHOOK_OUTCOMES.len()]) {
     out.push_str("# HELP webhook_deliveries_total Clerk webhook deliveries, by outcome.\n");
     out.push_str("# TYPE webhook_deliveries_total counter\n");
-    for outcome in WEBHOOK_OUTCOMES {
-        let count = deliveries.get(outcome).copied().unwrap_or(0);
+    for (outcome, count) in WEBHOOK_OUTCOMES.iter().zip(deliveries) {
+        let count = count.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
             "webhook_deliveries_total{{outcome=\"{outcome}\"}} {count}"
@@ -251,9 +376,8 @@ mod tests {
         for ms in [1, 20, 20, 20_000] {
             metrics.record("/x", &Method::GET, 200, Duration::from_millis(ms), None);
         }
-        let counters = metrics.inner.lock().unwrap();
         let mut out = String::new();
-        write_requests(&mut out, &counters);
+        write_requests(&mut out, &metrics);
         assert!(out.contains(r#"http_requests_total{route="/x",method="GET",status="200"} 4"#));
         assert!(out.contains(
             r#"http_request_duration_seconds_bucket{route="/x",method="GET",le="0.005"} 1"#
@@ -268,5 +392,71 @@ mod tests {
             r#"http_request_duration_seconds_bucket{route="/x",method="GET",le="+Inf"} 4"#
         ));
         assert!(out.contains(r#"http_request_duration_seconds_count{route="/x",method="GET"} 4"#));
+    }
+
+    #[test]
+    fn extension_methods_share_one_other_series() {
+        let metrics = Metrics::default();
+        for method in [&b"PURGE"[..], b"X-1", b"X-2"] {
+            let method = Method::from_bytes(method).unwrap();
+            metrics.record("/x", &method, 405, Duration::from_millis(1), None);
+        }
+        let mut out = String::new();
+        write_requests(&mut out, &metrics);
+        assert!(
+            out.contains(r#"http_requests_total{route="/x",method="other",status="405"} 3"#),
+            "{out}"
+        );
+        assert!(!out.contains("PURGE") && !out.contains("X-1"), "{out}");
+    }
+
+    #[test]
+    fn series_are_written_sorted_by_route_method_and_status() {
+        let metrics = Metrics::default();
+        let ms = Duration::from_millis(1);
+        metrics.record("/b", &Method::GET, 404, ms, None);
+        metrics.record("/b", &Method::GET, 200, ms, None);
+        metrics.record("/a", &Method::POST, 201, ms, None);
+        metrics.record("/a", &Method::DELETE, 204, ms, None);
+        let mut out = String::new();
+        write_requests(&mut out, &metrics);
+        let series: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("http_requests_total{"))
+            .collect();
+        assert_eq!(
+            series,
+            [
+                r#"http_requests_total{route="/a",method="DELETE",status="204"} 1"#,
+                r#"http_requests_total{route="/a",method="POST",status="201"} 1"#,
+                r#"http_requests_total{route="/b",method="GET",status="200"} 1"#,
+                r#"http_requests_total{route="/b",method="GET",status="404"} 1"#,
+            ]
+        );
+        let counts: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("http_request_duration_seconds_count"))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                r#"http_request_duration_seconds_count{route="/a",method="DELETE"} 1"#,
+                r#"http_request_duration_seconds_count{route="/a",method="POST"} 1"#,
+                r#"http_request_duration_seconds_count{route="/b",method="GET"} 2"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn histogram_sum_is_in_seconds() {
+        let metrics = Metrics::default();
+        metrics.record("/x", &Method::GET, 200, Duration::from_millis(1500), None);
+        metrics.record("/x", &Method::GET, 200, Duration::from_millis(250), None);
+        let mut out = String::new();
+        write_requests(&mut out, &metrics);
+        assert!(
+            out.contains(r#"http_request_duration_seconds_sum{route="/x",method="GET"} 1.75"#),
+            "{out}"
+        );
     }
 }
