@@ -3,6 +3,9 @@
 //! - `http_requests_total{route,method,status}`: requests answered, by matched route pattern
 //!   (`unmatched` when no route matched) and method (an extension method is `other`);
 //! - `http_request_duration_seconds{route,method}`: a latency histogram;
+//! - `http_requests_in_flight`: a gauge of the requests being handled, counted from the start
+//!   of the outermost middleware until its answer is ready (or the request is abandoned); the
+//!   scrape that reads it is one of them, so an idle server shows 1;
 //! - `auth_failures_total{reason}`: refused requests by reason (`token-expired`,
 //!   `missing-permission`, …), every Clerk reason present from the start;
 //! - `jwks_fetches_total`, `jwks_fetch_failures_total`: fetches of Clerk's signing keys;
@@ -66,6 +69,7 @@ pub const OTHER_METHOD: &str = "other";
 pub struct Metrics {
     /// By matched route template (owned, allocated once per template).
     routes: RwLock<HashMap<Box<str>, RouteSeries>>,
+    in_flight: AtomicU64,
     /// Only refused requests touch it.
     auth_failures: Mutex<BTreeMap<String, u64>>,
     /// By index in [`WEBHOOK_OUTCOMES`].
@@ -151,6 +155,30 @@ impl Metrics {
             self.webhooks[i].fetch_add(1, Ordering::Relaxed);
         }
     }
+
+    /// Counts a request as in flight (`http_requests_in_flight`) until the returned guard is
+    /// dropped: when the request is answered, times out, or is abandoned by its client.
+    pub fn start_request(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+
+    /// The requests being handled now.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+/// A request counted by `http_requests_in_flight`, until dropped. See
+/// [`Metrics::start_request`].
+#[derive(Debug)]
+#[must_use = "the request stops being counted when this is dropped"]
+pub struct InFlight<'a>(&'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl MethodSeries {
@@ -192,6 +220,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let metrics = state.metrics();
     let mut out = String::with_capacity(4096);
     write_requests(&mut out, metrics);
+    write_in_flight(&mut out, metrics);
     {
         let failures = metrics
             .auth_failures
@@ -315,6 +344,16 @@ fn write_requests(out: &mut String, metrics: &Metrics) {
             histogram.count
         );
     }
+}
+
+fn write_in_flight(out: &mut String, metrics: &Metrics) {
+    let _ = writeln!(
+        out,
+        "# HELP http_requests_in_flight HTTP requests being handled, this scrape included.\n\
+         # TYPE http_requests_in_flight gauge\n\
+         http_requests_in_flight {}",
+        metrics.in_flight()
+    );
 }
 
 fn write_auth_failures(out: &mut String, failures: &BTreeMap<String, u64>) {
@@ -444,6 +483,26 @@ mod tests {
                 r#"http_request_duration_seconds_count{route="/a",method="POST"} 1"#,
                 r#"http_request_duration_seconds_count{route="/b",method="GET"} 2"#,
             ]
+        );
+    }
+
+    #[test]
+    fn a_request_is_in_flight_until_its_guard_is_dropped() {
+        let metrics = Metrics::default();
+        let first = metrics.start_request();
+        let second = metrics.start_request();
+        assert_eq!(metrics.in_flight(), 2);
+        drop(first);
+        assert_eq!(metrics.in_flight(), 1);
+        drop(second);
+        assert_eq!(metrics.in_flight(), 0);
+        let mut out = String::new();
+        write_in_flight(&mut out, &metrics);
+        assert_eq!(
+            out,
+            "# HELP http_requests_in_flight HTTP requests being handled, this scrape included.\n\
+             # TYPE http_requests_in_flight gauge\n\
+             http_requests_in_flight 0\n"
         );
     }
 

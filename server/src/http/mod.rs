@@ -207,6 +207,8 @@ fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
 async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let metrics = state.metrics();
+    // Dropped when this function returns or its future is dropped (the client went away).
+    let _in_flight = metrics.start_request();
     let request_id = match request.headers().get(&REQUEST_ID) {
         Some(id) if is_acceptable_request_id(id) => id.clone(),
         _ => new_request_id(),

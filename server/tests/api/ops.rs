@@ -175,6 +175,7 @@ async fn metrics_count_requests_auth_failures_and_key_fetches() {
     for name in [
         "http_requests_total",
         "http_request_duration_seconds",
+        "http_requests_in_flight",
         "auth_failures_total",
         "jwks_fetches_total",
         "jwks_fetch_failures_total",
@@ -440,6 +441,63 @@ async fn a_request_over_the_timeout_is_503() {
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains(r#""error":"timeout""#), "{answer}");
     assert_eq!(app.get("/v1/notes", &token).await.json["items"], json!([]));
+    assert_eq!(in_flight(&app).await, 1.0, "the timed-out request is not");
+}
+
+/// `http_requests_in_flight` as a scrape sees it: the scrape itself included.
+async fn in_flight(app: &TestApp) -> f64 {
+    let text = app.call(Method::GET, "/metrics", None, None).await.text;
+    sample(&text, "http_requests_in_flight").unwrap_or_else(|| panic!("no gauge in\n{text}"))
+}
+
+/// Scrapes until `http_requests_in_flight` is `expected` (the server may not have read a
+/// request sent on a raw connection yet); fails after 10 s.
+async fn wait_for_in_flight(app: &TestApp, expected: f64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = in_flight(app).await;
+        if value == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "http_requests_in_flight stays {value}, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn in_flight_gauge_counts_requests_until_answered_or_abandoned() {
+    let app = TestApp::start(Db::Sqlite).await;
+    let token = app.token("user_ada");
+    let metrics = app.call(Method::GET, "/metrics", None, None).await.text;
+    assert!(metrics.contains(
+        "# HELP http_requests_in_flight HTTP requests being handled, this scrape included.\n\
+         # TYPE http_requests_in_flight gauge\n\
+         http_requests_in_flight 1\n"
+    ));
+    assert_eq!(
+        in_flight(&app).await,
+        1.0,
+        "an idle server: the scrape only"
+    );
+
+    // A POST whose body has not all arrived: its handler waits for the rest.
+    let (mut stream, rest) = stalled_post(&app, &token).await;
+    wait_for_in_flight(&app, 2.0).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(in_flight(&app).await, 2.0, "still waiting for its body");
+    stream.write_all(rest.as_bytes()).await.unwrap();
+    let answer = read_all(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert_eq!(in_flight(&app).await, 1.0, "answered");
+
+    // The client goes away halfway through its body.
+    let (stream, _) = stalled_post(&app, &token).await;
+    wait_for_in_flight(&app, 2.0).await;
+    drop(stream);
+    wait_for_in_flight(&app, 1.0).await;
 }
 
 #[tokio::test]
