@@ -227,12 +227,16 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
         method = %method,
         route = %route,
     );
-    let timeout = state.inner.options.request_timeout;
-    let mut response =
-        match tokio::time::timeout(timeout, next.run(request).instrument(span.clone())).await {
-            Ok(response) => response,
-            Err(_) => ApiError::Timeout.into_response(),
-        };
+    let run = next.run(request).instrument(span.clone());
+    // The deadline counts from `started`: one clock read fewer than `tokio::time::timeout`.
+    let deadline =
+        tokio::time::Instant::from_std(started).checked_add(state.inner.options.request_timeout);
+    let outcome = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, run).await,
+        // A timeout beyond the clock's range: none.
+        None => Ok(run.await),
+    };
+    let mut response = outcome.unwrap_or_else(|_| ApiError::Timeout.into_response());
     response
         .headers_mut()
         .insert(REQUEST_ID.clone(), request_id);
