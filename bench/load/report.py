@@ -15,6 +15,12 @@ results_dir = Path(env["RESULTS_DIR"])
 pool, pool_big = int(env["POOL"]), int(env["POOL_BIG"])
 # A measurement during which other work took more than this share of the CPU is flagged.
 disturbed_pct = float(env.get("QUIET_MAX", "10"))
+# PIN=1 (or the second half of PIN=both): every server on one core, wrk on another.
+pinned = env.get("BENCH_PINNED", "0") == "1"
+PINNED_LABEL = "pinned: server on 1 core, wrk on the other"
+# A label for every heading of a pinned run, so that its tables are never taken for the others.
+suffix = f" ({PINNED_LABEL})" if pinned else ""
+quick = env.get("BENCH_QUICK", "0") == "1"
 
 runs = {}
 for run_id in (results_dir / "order.txt").read_text().split():
@@ -63,10 +69,20 @@ def tokens_label(run):
 
 out = []
 w = out.append
-w("## Load benchmark results")
+w(f"## Load benchmark results{suffix}")
 w("")
+if quick:
+    w("> **QUICK=1: a smoke test of the benchmark's plumbing (1 short round, other work not waited "
+      "for). These figures are not results.**")
+    w("")
 w(f"- Date: {env['BENCH_DATE']}; commit `{env['BENCH_COMMIT']}`{env.get('BENCH_DIRTY', '')}")
-w(f"- Machine: {env['BENCH_NPROC']} cores, {env['BENCH_CPU']}; the servers and the load generator share it")
+if pinned:
+    w(f"- Machine: {env['BENCH_NPROC']} cores, {env['BENCH_CPU']}; **{PINNED_LABEL}**: every server (all its "
+      f"processes) under `taskset -c {env['PIN_SERVER_CPU']}`, wrk under `taskset -c {env['PIN_WRK_CPU']}`, "
+      "so the load generator never shares a core with the server (FastAPI's 2 workers and the Node "
+      "cluster's 2 processes share their one core; ours runs one runtime thread)")
+else:
+    w(f"- Machine: {env['BENCH_NPROC']} cores, {env['BENCH_CPU']}; the servers and the load generator share it")
 w(f"- Load: `wrk -t{env['THREADS']} -c{env['CONNECTIONS']} -d{env['DURATION']}` per measurement, after a "
   f"{env['WARMUP']} warm-up; one server running at a time, all on loopback; {env['ROUNDS']} rounds of "
   "each scenario, interleaved: the median round is shown")
@@ -87,7 +103,7 @@ for run_id, run in runs.items():
     rates = [x["wrk"]["rps"] for x in run["rounds"]]
     non2xx = sum(x["wrk"]["non2xx"] for x in run["all_rounds"])
     worst_other = max(x["other_cpu_pct"] for x in run["rounds"])
-    w(f"| {LABELS.get(run['server'], run['server'])} | `{run['route']}` | {tokens_label(run)} "
+    w(f"| {LABELS.get(run['server'], run['server'])}{', pinned' if pinned else ''} | `{run['route']}` | {tokens_label(run)} "
       f"| {fmt_rps(r['rps'])} | {fmt_rps(min(rates))}–{fmt_rps(max(rates))} "
       f"| {fmt_ms(r['p50_ms'])} | {fmt_ms(r['p99_ms'])} | {non2xx} | {hits} "
       f"| {cpu_us(run_id):.1f} | {1e6 * run['wrk_cpu_s'] / r['requests']:.1f} "
@@ -125,7 +141,7 @@ if any(socket_errors.values()):
     w("Socket errors reported by wrk: " + ", ".join(f"{k} {v}" for k, v in socket_errors.items() if v) + ".")
 
 w("")
-w("### Ratios against the targets")
+w(f"### Ratios against the targets{suffix}")
 w("")
 w("| Ratio | Measured | Target | Met |")
 w("|---|---:|---|:---:|")
@@ -156,7 +172,7 @@ for scenario, what in (("1", "1 reused token"), ("pool", f"{pool:,} tokens")):
         f"{fmt_ms(ours_p99)} vs {fmt_ms(peer_p99)} ms", "ours lower", ours_p99 < peer_p99)
 
 w("")
-w("Informative, no target:")
+w(f"Informative, no target{suffix}:")
 w("")
 for scenario, what in (("1", "1 reused token"), ("pool", f"{pool:,} tokens")):
     parts = []
@@ -185,5 +201,8 @@ if "ours-info-protected-pool" in runs:
       f"({rps('ours-info-protected-pool') / rps('ours-protected-pool'):.2f}).")
 
 w("")
-w("All targets met." if all(verdicts) else f"**Targets missed: {verdicts.count(False)} of {len(verdicts)}.**")
+if all(verdicts):
+    w(f"All targets met{suffix}.")
+else:
+    w(f"**Targets missed: {verdicts.count(False)} of {len(verdicts)}{suffix}.**")
 print("\n".join(out))

@@ -5,6 +5,8 @@
 #   bench/load/run.sh      # about 15 minutes after the builds (longer if other work keeps the
 #                          # machine busy); prints a Markdown report, also written to
 #                          # bench/load/results.md
+#   PIN=both bench/load/run.sh   # the same, then every row again pinned (twice as long)
+#   QUICK=1 bench/load/run.sh    # a smoke test of the plumbing (1 round of 3 s): not a result
 #
 # Not part of CI: it takes minutes and its numbers depend on the machine.
 #
@@ -32,6 +34,16 @@
 # work to use at most QUIET_MAX % of the CPU; RETRIES (3): redo a measurement during which
 # other work used more than that; ROUNDS (3): measurements of each scenario (median reported);
 # REPORT_ONLY (1: only render results.md again from the last run's raw results in .work/).
+#
+# PIN: 0 (default) lets the kernel place the servers and wrk on any core, so the load generator
+# and the server compete for the same cores. 1 runs every measurement pinned: each server
+# (ours, FastAPI, Node, Node cluster, all alike, every process of it) under
+# `taskset -c PIN_SERVER_CPU` (1) and wrk under `taskset -c PIN_WRK_CPU` (0), so that the load
+# generator never shares a core with the server; a multi-process server's processes then share
+# its one core, and our server's runtime sizes itself to it. `both` runs everything unpinned,
+# then everything pinned; results.md then has both sets of tables, the pinned ones labelled.
+# QUICK=1: a smoke test of the plumbing, not a measurement: ROUNDS=1, DURATION=3s, WARMUP=1s,
+# RETRIES=1, QUIET_TIMEOUT=0, POOL_BIG=2000 unless set; its report says so.
 
 set -euo pipefail
 
@@ -41,6 +53,11 @@ WORK="$HERE/.work"
 RESULTS_DIR="$WORK/results"
 VENV="$HERE/.venv"
 
+QUICK=${QUICK:-0}
+if [[ "$QUICK" == 1 ]]; then
+  DURATION=${DURATION:-3s} WARMUP=${WARMUP:-1s} ROUNDS=${ROUNDS:-1} RETRIES=${RETRIES:-1}
+  QUIET_TIMEOUT=${QUIET_TIMEOUT:-0} POOL_BIG=${POOL_BIG:-2000}
+fi
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
 THREADS=${THREADS:-2}
@@ -54,6 +71,9 @@ QUIET_MAX=${QUIET_MAX:-10}
 QUIET_TIMEOUT=${QUIET_TIMEOUT:-600}
 RETRIES=${RETRIES:-3}
 ROUNDS=${ROUNDS:-3}
+PIN=${PIN:-0}
+PIN_SERVER_CPU=${PIN_SERVER_CPU:-1}
+PIN_WRK_CPU=${PIN_WRK_CPU:-0}
 
 PORT_OURS=$((BASE_PORT + 1))
 PORT_FASTAPI=$((BASE_PORT + 2))
@@ -62,12 +82,34 @@ PORT_NODE=$((BASE_PORT + 3))
 log() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf '\nrun.sh: error: %s\n' "$*" >&2; exit 1; }
 
+case "$PIN" in
+  0) MODES=(shared) ;;
+  1) MODES=(pinned) ;;
+  both) MODES=(shared pinned) ;;
+  *) die "PIN must be 0, 1 or both, not '$PIN'" ;;
+esac
+
+# The command prefixes of the current mode (see use_mode): empty, or taskset.
+SERVER_PIN=()
+WRK_PIN=()
+# use_mode shared|pinned: where the next measurements run and where their results go.
+use_mode() {
+  if [[ "$1" == pinned ]]; then
+    SERVER_PIN=(taskset -c "$PIN_SERVER_CPU")
+    WRK_PIN=(taskset -c "$PIN_WRK_CPU")
+    RESULTS_DIR="$WORK/results-pinned"
+  else
+    SERVER_PIN=()
+    WRK_PIN=()
+    RESULTS_DIR="$WORK/results"
+  fi
+}
+
 # ---------------------------------------------------------------------------------------------
 # Servers: each started in its own session (process group) so that stopping it also stops its
 # workers (uvicorn's, the Node cluster's). All are stopped on exit, whatever the exit.
 
 SERVER_PID=""
-SERVER_NAME=""
 
 stop_server() {
   if [[ -n "$SERVER_PID" ]]; then
@@ -79,7 +121,6 @@ stop_server() {
     kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
-    SERVER_NAME=""
   fi
 }
 trap stop_server EXIT
@@ -97,9 +138,10 @@ start_server() {
   if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
     die "port $port is already in use: set BASE_PORT to a free range"
   fi
-  setsid "$@" >"$logfile" 2>&1 &
+  # taskset (pinned mode) execs the server: SERVER_PID stays the server's, and its workers
+  # inherit the affinity.
+  setsid ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} "$@" >"$logfile" 2>&1 &
   SERVER_PID=$!
-  SERVER_NAME=$name
   for _ in $(seq 1 300); do
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       tail -n 30 "$logfile" >&2 || true
@@ -205,7 +247,8 @@ measure_once() {
   local url="http://127.0.0.1:$port$route"
   wait_quiet
   log "$id (round $round of $ROUNDS): $server GET $route, $tokens token(s): warm-up $WARMUP, then $DURATION"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/tokens.lua" "$url" -- "$file" "$THREADS" >/dev/null
+  ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/tokens.lua" \
+    "$url" -- "$file" "$THREADS" >/dev/null
   if [[ "$server" == ours* ]]; then
     hits0=$(ours_counter token_cache_hits_total)
     misses0=$(ours_counter token_cache_misses_total)
@@ -214,8 +257,8 @@ measure_once() {
   snap0=$(python3 "$HERE/cpu.py" snapshot "$SERVER_PID")
   t0=$(date +%s.%N)
   # bash's `time` gives wrk's own CPU time, to tell it apart from other work on the machine.
-  { TIMEFORMAT='%U %S'; time wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
-      -s "$HERE/tokens.lua" "$url" -- "$file" "$THREADS" >"$out"; } 2>"$out.cpu" \
+  { TIMEFORMAT='%U %S'; time ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$THREADS" -c"$CONNECTIONS" \
+      -d"$DURATION" --latency -s "$HERE/tokens.lua" "$url" -- "$file" "$THREADS" >"$out"; } 2>"$out.cpu" \
     || { cat "$out" "$out.cpu" >&2; die "$id: wrk failed"; }
   t1=$(date +%s.%N)
   snap1=$(python3 "$HERE/cpu.py" snapshot "$SERVER_PID")
@@ -238,21 +281,36 @@ measure_once() {
   [[ "$non2xx" == 0 ]] || die "$id: $non2xx responses were not 2xx (see $out and the server log in $WORK)"
 }
 
-# render_report: the Markdown report of the results in RESULTS_DIR, to stdout and results.md.
+# render_report: the Markdown report of the last run's results (one set of tables per mode,
+# listed in .work/modes.txt), to stdout and results.md.
 render_report() {
-  (
-    set -a
-    # shellcheck disable=SC1091
-    . "$RESULTS_DIR/meta.env"
-    set +a
-    RESULTS_DIR="$RESULTS_DIR" python3 "$HERE/report.py"
-  ) >"$HERE/results.md"
+  local mode first=1
+  while read -r mode; do
+    use_mode "$mode"
+    ((first)) || printf '\n'
+    first=0
+    (
+      set -a
+      # shellcheck disable=SC1091
+      . "$RESULTS_DIR/meta.env"
+      set +a
+      RESULTS_DIR="$RESULTS_DIR" python3 "$HERE/report.py"
+    )
+  done <"$WORK/modes.txt" >"$HERE/results.md"
   cat "$HERE/results.md"
   printf '\nWritten to %s\n' "$HERE/results.md" >&2
 }
 
 if [[ "${REPORT_ONLY:-0}" == 1 ]]; then
-  [[ -f "$RESULTS_DIR/meta.env" ]] || die "no results to report: run $0 first"
+  # A run from before the pinned mode existed had only the shared one.
+  if [[ ! -f "$WORK/modes.txt" && -f "$WORK/results/meta.env" ]]; then
+    echo shared >"$WORK/modes.txt"
+  fi
+  [[ -f "$WORK/modes.txt" ]] || die "no results to report: run $0 first"
+  while read -r mode; do
+    use_mode "$mode"
+    [[ -f "$RESULTS_DIR/meta.env" ]] || die "no $mode results to report: run $0 first"
+  done <"$WORK/modes.txt"
   render_report
   exit 0
 fi
@@ -264,15 +322,24 @@ if ! command -v wrk >/dev/null; then
   [[ $(id -u) == 0 ]] || die "wrk is missing: run as root (to apt-get install wrk) or install it"
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
-for tool in curl cargo python3 node npm setsid; do
+tools=(curl cargo python3 node npm setsid)
+[[ "$PIN" == 0 ]] || tools+=(taskset)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || die "$tool is missing"
 done
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=9)?0:1)' \
   || die "node $(node --version) is too old: @clerk/backend needs >= 20.9"
 
+if [[ "$PIN" != 0 ]]; then
+  [[ "$PIN_SERVER_CPU" != "$PIN_WRK_CPU" ]] || die "PIN_SERVER_CPU and PIN_WRK_CPU must differ"
+  for cpu in "$PIN_SERVER_CPU" "$PIN_WRK_CPU"; do
+    taskset -c "$cpu" true 2>/dev/null || die "cannot pin to CPU $cpu (taskset -c $cpu): see PIN_SERVER_CPU, PIN_WRK_CPU"
+  done
+fi
+
 mkdir -p "$WORK"
-rm -rf "$RESULTS_DIR"
-mkdir -p "$RESULTS_DIR"
+rm -rf "$WORK/results" "$WORK/results-pinned"
+printf '%s\n' "${MODES[@]}" >"$WORK/modes.txt"
 
 if [[ "$SKIP_BUILD" != 1 ]]; then
   log "building api-server (release)"
@@ -306,59 +373,73 @@ AZP=$(cat "$WORK/azp.txt")
 PEM=$(cat "$WORK/key.pem")
 
 # ---------------------------------------------------------------------------------------------
-# Ours. Request logging off (RUST_LOG=warn) like the peers' (uvicorn --no-access-log; the Node
-# app logs nothing); a last run with the default `info` shows what the access log costs.
-ours_env=("${base_env[@]}" "CLERK_JWT_KEY=$PEM" "CLERK_ISSUER=$ISSUER" "CLERK_AUTHORIZED_PARTIES=$AZP"
-  "BIND=127.0.0.1:$PORT_OURS" "DATABASE_URL=sqlite://$WORK/api.db?mode=rwc")
-rm -f "$WORK"/api.db*
-start_server ours "$PORT_OURS" "$WORK/ours.log" "${ours_env[@]}" RUST_LOG=warn "$API_SERVER"
-check_server ours "$PORT_OURS"
-# /healthz is measured with the same requests (Authorization header included, which it
-# ignores) as /protected, so that the ratios isolate what authentication costs.
-scenarios ours "$PORT_OURS" \
-  "ours-healthz /healthz 1" "ours-protected-1 /protected 1" \
-  "ours-healthz-pool /healthz $POOL" "ours-protected-pool /protected $POOL" \
-  "ours-protected-big /protected $POOL_BIG"
+# measure_all: every server and scenario, in the current mode (see use_mode), into RESULTS_DIR.
+measure_all() {
+  # Ours. Request logging off (RUST_LOG=warn) like the peers' (uvicorn --no-access-log; the Node
+  # app logs nothing); a last run with the default `info` shows what the access log costs.
+  ours_env=("${base_env[@]}" "CLERK_JWT_KEY=$PEM" "CLERK_ISSUER=$ISSUER" "CLERK_AUTHORIZED_PARTIES=$AZP"
+    "BIND=127.0.0.1:$PORT_OURS" "DATABASE_URL=sqlite://$WORK/api.db?mode=rwc")
+  rm -f "$WORK"/api.db*
+  start_server ours "$PORT_OURS" "$WORK/ours.log" "${ours_env[@]}" RUST_LOG=warn "$API_SERVER"
+  check_server ours "$PORT_OURS"
+  # /healthz is measured with the same requests (Authorization header included, which it
+  # ignores) as /protected, so that the ratios isolate what authentication costs.
+  scenarios ours "$PORT_OURS" \
+    "ours-healthz /healthz 1" "ours-protected-1 /protected 1" \
+    "ours-healthz-pool /healthz $POOL" "ours-protected-pool /protected $POOL" \
+    "ours-protected-big /protected $POOL_BIG"
 
-start_server ours-info "$PORT_OURS" "$WORK/ours-info.log" "${ours_env[@]}" RUST_LOG=info "$API_SERVER"
-scenarios ours-info "$PORT_OURS" "ours-info-protected-pool /protected $POOL"
-stop_server
-
-# FastAPI: uvicorn[standard] (uvloop, httptools), 2 worker processes for the 2 cores.
-start_server fastapi "$PORT_FASTAPI" "$WORK/fastapi.log" "${base_env[@]}" "CLERK_JWT_KEY_FILE=$WORK/key.pem" \
-  "$VENV/bin/uvicorn" --app-dir "$HERE" fastapi_app:app --host 127.0.0.1 --port "$PORT_FASTAPI" \
-  --workers 2 --no-access-log --log-level warning
-check_server fastapi "$PORT_FASTAPI"
-scenarios fastapi "$PORT_FASTAPI" \
-  "fastapi-healthz /healthz 1" "fastapi-protected-1 /protected 1" "fastapi-protected-pool /protected $POOL"
-stop_server
-
-# Node: one process (Node's default), then optionally a 2-process cluster.
-node_env=("${base_env[@]}" "CLERK_JWT_KEY_FILE=$WORK/key.pem" "CLERK_AUTHORIZED_PARTIES=$AZP"
-  "PORT=$PORT_NODE" "NODE_ENV=production")
-start_server node "$PORT_NODE" "$WORK/node.log" "${node_env[@]}" NODE_WORKERS=1 node "$HERE/node_app.mjs"
-check_server node "$PORT_NODE"
-scenarios node "$PORT_NODE" \
-  "node-healthz /healthz 1" "node-protected-1 /protected 1" "node-protected-pool /protected $POOL"
-stop_server
-if [[ "$NODE_CLUSTER" == 1 ]]; then
-  start_server node-cluster "$PORT_NODE" "$WORK/node-cluster.log" "${node_env[@]}" NODE_WORKERS=2 node "$HERE/node_app.mjs"
-  check_server node-cluster "$PORT_NODE"
-  scenarios node-cluster "$PORT_NODE" \
-    "node2-healthz /healthz 1" "node2-protected-1 /protected 1" "node2-protected-pool /protected $POOL"
+  start_server ours-info "$PORT_OURS" "$WORK/ours-info.log" "${ours_env[@]}" RUST_LOG=info "$API_SERVER"
+  scenarios ours-info "$PORT_OURS" "ours-info-protected-pool /protected $POOL"
   stop_server
-fi
 
-# ---------------------------------------------------------------------------------------------
-log "results"
-cat >"$RESULTS_DIR/meta.env" <<EOF
+  # FastAPI: uvicorn[standard] (uvloop, httptools), 2 worker processes for the 2 cores.
+  start_server fastapi "$PORT_FASTAPI" "$WORK/fastapi.log" "${base_env[@]}" "CLERK_JWT_KEY_FILE=$WORK/key.pem" \
+    "$VENV/bin/uvicorn" --app-dir "$HERE" fastapi_app:app --host 127.0.0.1 --port "$PORT_FASTAPI" \
+    --workers 2 --no-access-log --log-level warning
+  check_server fastapi "$PORT_FASTAPI"
+  scenarios fastapi "$PORT_FASTAPI" \
+    "fastapi-healthz /healthz 1" "fastapi-protected-1 /protected 1" "fastapi-protected-pool /protected $POOL"
+  stop_server
+
+  # Node: one process (Node's default), then optionally a 2-process cluster.
+  node_env=("${base_env[@]}" "CLERK_JWT_KEY_FILE=$WORK/key.pem" "CLERK_AUTHORIZED_PARTIES=$AZP"
+    "PORT=$PORT_NODE" "NODE_ENV=production")
+  start_server node "$PORT_NODE" "$WORK/node.log" "${node_env[@]}" NODE_WORKERS=1 node "$HERE/node_app.mjs"
+  check_server node "$PORT_NODE"
+  scenarios node "$PORT_NODE" \
+    "node-healthz /healthz 1" "node-protected-1 /protected 1" "node-protected-pool /protected $POOL"
+  stop_server
+  if [[ "$NODE_CLUSTER" == 1 ]]; then
+    start_server node-cluster "$PORT_NODE" "$WORK/node-cluster.log" "${node_env[@]}" NODE_WORKERS=2 node "$HERE/node_app.mjs"
+    check_server node-cluster "$PORT_NODE"
+    scenarios node-cluster "$PORT_NODE" \
+      "node2-healthz /healthz 1" "node2-protected-1 /protected 1" "node2-protected-pool /protected $POOL"
+    stop_server
+  fi
+}
+
+for mode in "${MODES[@]}"; do
+  use_mode "$mode"
+  mkdir -p "$RESULTS_DIR"
+  if [[ "$mode" == pinned ]]; then
+    log "pinned measurements: every server on CPU $PIN_SERVER_CPU, wrk on CPU $PIN_WRK_CPU"
+  fi
+  measure_all
+  cat >"$RESULTS_DIR/meta.env" <<EOF
 DURATION='$DURATION' WARMUP='$WARMUP' THREADS='$THREADS' CONNECTIONS='$CONNECTIONS'
 POOL='$POOL' POOL_BIG='$POOL_BIG' QUIET_MAX='$QUIET_MAX' RETRIES='$RETRIES' ROUNDS='$ROUNDS'
+BENCH_PINNED='$([[ "$mode" == pinned ]] && echo 1 || echo 0)' PIN_SERVER_CPU='$PIN_SERVER_CPU' PIN_WRK_CPU='$PIN_WRK_CPU'
+BENCH_QUICK='$QUICK'
 BENCH_NPROC='$(nproc)'
 BENCH_CPU='$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')'
 BENCH_DATE='$(date -u '+%Y-%m-%d %H:%M UTC')'
 BENCH_COMMIT='$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)'
-BENCH_DIRTY='$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo " (uncommitted changes)" || true)'
+BENCH_DIRTY='$(if git -C "$ROOT" status --porcelain 2>/dev/null | grep -q .; then echo " (uncommitted changes)"; fi)'
 BENCH_VERSIONS='rustc $(rustc --version | cut -d' ' -f2), node $(node --version), $("$VENV/bin/python" --version), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)'
 EOF
+done
+
+# ---------------------------------------------------------------------------------------------
+log "results"
 render_report
