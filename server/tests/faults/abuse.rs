@@ -22,6 +22,9 @@ struct Plan {
     phase: Duration,
     /// The server's `CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS`: at most one refetch per interval.
     unknown_kid_interval_ms: u64,
+    /// The least share of `forged_rate` the test's own client must reach for the run to
+    /// count (in CI the debug-build client shares two cores with other tests).
+    min_share: f64,
     /// Largest growth of the server's RSS from the end of the first phase to the peak of
     /// the second, in MiB.
     rss_growth_mib: u64,
@@ -37,6 +40,7 @@ const QUICK: Plan = Plan {
     valid_tasks: 4,
     phase: Duration::from_secs(3),
     unknown_kid_interval_ms: 1000,
+    min_share: 0.3,
     rss_growth_mib: 16,
 };
 
@@ -48,6 +52,7 @@ const LONG: Plan = Plan {
     valid_tasks: 32,
     phase: Duration::from_secs(30),
     unknown_kid_interval_ms: 10_000,
+    min_share: 0.9,
     rss_growth_mib: 16,
 };
 
@@ -189,8 +194,9 @@ async fn flood(plan: Plan) {
         assert!(unexpected.is_empty(), "{unexpected:?}\n{figures}");
     }
     assert!(
-        forged_sent as f64 >= 0.5 * f64::from(plan.forged_rate) * secs,
-        "the flood ran at half its rate at least: {figures}"
+        forged_sent as f64 >= plan.min_share * f64::from(plan.forged_rate) * secs,
+        "the flood ran at {} of its rate at least: {figures}",
+        plan.min_share
     );
     assert!(fetches <= allowed, "{figures}");
     assert!(

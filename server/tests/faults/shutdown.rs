@@ -242,7 +242,8 @@ async fn sigterm_under_load_answers_every_request_it_accepted_in_full() {
         "a request accepted and not answered in full: {figures}"
     );
     assert_eq!(stored, created as i64, "{figures}");
-    assert!(created >= 150, "the load ran before SIGTERM: {figures}");
+    // About 200 in the second before SIGTERM; far fewer only on a badly overloaded machine.
+    assert!(created >= 50, "the load ran before SIGTERM: {figures}");
     assert!(
         refused > 0,
         "new connections refused after SIGTERM: {figures}"
