@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{clerk, client, ServerProcess, QUIET_LOG};
+use crate::harness::{clerk, client, eventually, ServerProcess, QUIET_LOG};
 use crate::load::paced;
 
 /// Requests in flight when SIGTERM arrives.
@@ -45,8 +45,19 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
         stream.write_all(first).await.unwrap();
         connections.push((stream, second.to_vec()));
     }
-    // Let the server accept every connection and read every request's head.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Wait until the server handles all of them (its `http_requests_in_flight` gauge counts
+    // them, plus the scrape itself): every head read, every handler waiting for its body.
+    let metrics = server.url("/metrics");
+    let all_in_flight = eventually(Duration::from_secs(10), || {
+        let (client, metrics) = (client.clone(), metrics.clone());
+        async move { in_flight(&client, &metrics).await == Some(IN_FLIGHT as u64 + 1) }
+    })
+    .await;
+    assert!(
+        all_in_flight,
+        "in flight: {:?}",
+        in_flight(&client, &metrics).await
+    );
 
     server.terminate();
     let signalled = Instant::now();
@@ -134,6 +145,14 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
         clerk.jwks_requests(),
         started.elapsed().as_millis()
     );
+}
+
+/// `http_requests_in_flight` from the server's `/metrics` (the scrape included).
+async fn in_flight(client: &reqwest::Client, metrics: &str) -> Option<u64> {
+    let text = client.get(metrics).send().await.ok()?.text().await.ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("http_requests_in_flight "))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 /// How one request of the load ended.
