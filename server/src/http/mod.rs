@@ -1,7 +1,7 @@
 //! The HTTP layer: the router, its middleware, and one module per resource.
 //!
 //! Middleware, outermost first:
-//! 1. [`observe`]: request id (`x-request-id` honoured or generated, echoed back), the request
+//! 1. `observe`: request id (`x-request-id` honoured or generated, echoed back), the request
 //!    timeout, the access log line and the request metrics;
 //! 2. CORS, when `CORS_ALLOWED_ORIGINS` lists origins;
 //! 3. [`clerk_axum::ClerkLayer`]: makes the verifier available to the `ClerkAuth` extractor,
