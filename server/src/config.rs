@@ -186,6 +186,18 @@ pub struct Config {
     )]
     pub max_body_bytes: usize,
 
+    /// On SIGTERM or Ctrl-C, keep serving this many milliseconds with `/readyz` answering 503
+    /// `draining` (so a load balancer takes the instance out of rotation), then stop accepting
+    /// connections and finish the requests in flight. Default 0: stop accepting at once. A
+    /// second signal ends the drain early.
+    #[arg(
+        long,
+        env = "SHUTDOWN_DRAIN_MS",
+        value_name = "SHUTDOWN_DRAIN_MS",
+        default_value_t = 0
+    )]
+    pub shutdown_drain_ms: u64,
+
     /// `text` (human-readable) or `json` (one object per line).
     #[arg(
         long,
@@ -236,6 +248,7 @@ impl Default for Config {
             cors_allowed_origins: None,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            shutdown_drain_ms: 0,
             log_format: LogFormat::Text,
             rust_log: None,
         }
@@ -282,6 +295,7 @@ impl fmt::Debug for Config {
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("shutdown_drain_ms", &self.shutdown_drain_ms)
             .field("log_format", &self.log_format)
             .field("rust_log", &self.rust_log)
             .finish()

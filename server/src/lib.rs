@@ -266,11 +266,23 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
 /// Starts the server, prints the dev banner with `--dev`, and serves until SIGINT or SIGTERM,
 /// then shuts down gracefully.
 pub async fn run(config: Config) -> Result<(), StartError> {
+    let drain = Duration::from_millis(config.shutdown_drain_ms);
     let server = start(config).await?;
     if let Some(dev) = server.dev() {
         println!("{}", dev.banner(server.local_addr()));
     }
     shutdown_signal().await;
+    if drain > Duration::ZERO {
+        server.state().start_draining();
+        tracing::info!(
+            drain_ms = drain.as_millis() as u64,
+            "draining: /readyz answers 503, still serving until the drain ends or a second signal"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(drain) => {}
+            () = shutdown_signal() => tracing::info!("second signal: ending the drain early"),
+        }
+    }
     tracing::info!("shutting down: finishing in-flight requests");
     server.shutdown().await;
     Ok(())

@@ -31,7 +31,8 @@ pub async fn healthz() -> Json<Health> {
 /// The body of `GET /readyz`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ok` or `unavailable`.
+    /// `ok`, `unavailable`, or `draining` (shutting down: still serving, but take this
+    /// instance out of rotation).
     pub status: &'static str,
     /// Clerk's signing keys.
     pub keys: KeysReadiness,
@@ -72,7 +73,7 @@ pub struct DatabaseReadiness {
     tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
-        (status = 503, description = "Keys or database unavailable", body = Readiness),
+        (status = 503, description = "Keys or database unavailable, or draining before a shutdown", body = Readiness),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
@@ -90,9 +91,16 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             }
         }
     };
-    let ready = keys.usable && database.ok;
+    let draining = state.is_draining();
+    let ready = keys.usable && database.ok && !draining;
     let body = Readiness {
-        status: if ready { "ok" } else { "unavailable" },
+        status: if draining {
+            "draining"
+        } else if ready {
+            "ok"
+        } else {
+            "unavailable"
+        },
         keys: KeysReadiness {
             usable: keys.usable,
             keys: keys.keys,

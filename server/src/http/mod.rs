@@ -54,6 +54,8 @@ struct Inner {
     backend: Option<clerk_backend::Client>,
     metrics: metrics::Metrics,
     options: Options,
+    /// Set once a shutdown signal starts the drain period: `/readyz` answers 503.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// The HTTP options of [`crate::Config`].
@@ -85,6 +87,7 @@ impl AppState {
                 backend,
                 metrics: metrics::Metrics::default(),
                 options,
+                draining: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -112,6 +115,21 @@ impl AppState {
     /// The request metrics.
     pub fn metrics(&self) -> &metrics::Metrics {
         &self.inner.metrics
+    }
+
+    /// Starts the drain period before a shutdown: `/readyz` answers 503 `draining` from now
+    /// on, so that a load balancer stops sending here, while every route keeps serving.
+    pub fn start_draining(&self) {
+        self.inner
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the drain period has started.
+    pub fn is_draining(&self) -> bool {
+        self.inner
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -272,3 +272,79 @@ async fn sigterm_under_load_answers_every_request_it_accepted_in_full() {
     // stops sending before SIGTERM); it is counted, and must stay rare.
     assert!(unanswered <= 3, "{figures}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_drain_period_keeps_serving_with_readyz_503_until_a_second_signal() {
+    let started = Instant::now();
+    let clerk = clerk().await;
+    let mut server =
+        ServerProcess::start_with(&clerk.jwks_url(), &[("SHUTDOWN_DRAIN_MS", "10000")]);
+    let client = client();
+    let token = clerk.session_token().user("user_drain").sign();
+    let protected = || {
+        client
+            .get(server.url("/protected"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(protected().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    server.terminate();
+    let signalled = Instant::now();
+    // Draining: out of rotation, still serving, new connections included.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            client
+                .get(server.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 503)
+        })
+        .await,
+        "/readyz never said draining"
+    );
+    let body: serde_json::Value = client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "draining", "{body}");
+    let mut served = 0;
+    while signalled.elapsed() < Duration::from_millis(1500) {
+        let fresh = reqwest::Client::new();
+        let response = fresh
+            .get(server.url("/protected"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("a new connection during the drain is served");
+        assert_eq!(response.status(), 200);
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(server.alive(), "exited during the drain");
+
+    // A second signal ends the drain early: the process exits long before the 10 s.
+    server.terminate();
+    let second = Instant::now();
+    let status = server.wait_exit(Duration::from_secs(5)).await;
+    assert!(status.success(), "exit status {status}");
+    println!(
+        "figures: scenario=sigterm-drain drain_ms=10000 served_while_draining={served} \
+         readyz_while_draining=503 exit_after_second_signal_ms={} duration_ms={}",
+        second.elapsed().as_millis(),
+        started.elapsed().as_millis()
+    );
+}
