@@ -90,8 +90,9 @@ struct MethodSeries {
     statuses: RwLock<Vec<(u16, AtomicU64)>>,
 }
 
-/// A latency histogram. `count` is incremented before the bucket (with release ordering) and
-/// read after the buckets (with acquire), so a scrape never shows a bucket above `+Inf`.
+/// A latency histogram. `count` is incremented before the bucket, whose increment has release
+/// ordering; a scrape loads the buckets with acquire and then `count`, so it never shows a
+/// bucket above `+Inf`.
 #[derive(Debug, Default)]
 struct Histogram {
     /// Observations at or below each bucket's bound (not cumulative; summed when written).

@@ -9,7 +9,7 @@ use clerk_emulator::compact::b64url;
 use clerk_emulator::EmulatorServer;
 
 use crate::harness::{clerk, ServerProcess, QUIET_LOG};
-use crate::load::{get_status, load_client, paced, RssSampler, Tally};
+use crate::load::{load_client, paced, probe, RssSampler, Tally};
 
 struct Plan {
     /// Forged tokens per second.
@@ -91,12 +91,7 @@ async fn valid_phase(plan: &Plan, url: &str, tokens: &Arc<Vec<String>>) -> (Arc<
         let token = tokens[i as usize % tokens.len()].clone();
         let (client, url, tally) = (client.clone(), url.clone(), counts.clone());
         async move {
-            let start = Instant::now();
-            let outcome = get_status(&client, &url, &token).await;
-            if outcome != Ok(200) {
-                tally.unexpected(format!("valid request {i}: {outcome:?}"));
-            }
-            tally.record(outcome, start.elapsed());
+            probe(&client, &url, &token, 200, &tally, "valid request", i).await;
         }
     })
     .await;
@@ -148,12 +143,7 @@ async fn flood(plan: Plan) {
                 let token = forged(&format!("ins_{run}_{i}"), &payload, &signature);
                 let (client, url, tally) = (client.clone(), url.clone(), counts.clone());
                 async move {
-                    let start = Instant::now();
-                    let outcome = get_status(&client, &url, &token).await;
-                    if outcome != Ok(401) {
-                        tally.unexpected(format!("forged token {i}: {outcome:?}"));
-                    }
-                    tally.record(outcome, start.elapsed());
+                    probe(&client, &url, &token, 401, &tally, "forged token", i).await;
                 }
             },
         ))
@@ -190,7 +180,7 @@ async fn flood(plan: Plan) {
     );
     println!("{figures}");
     for tally in [&baseline, &attacked, &forgeries] {
-        let unexpected = tally.unexpected.lock().unwrap().clone();
+        let unexpected = tally.unexpected_list();
         assert!(unexpected.is_empty(), "{unexpected:?}\n{figures}");
     }
     assert!(

@@ -70,10 +70,7 @@ pub struct Applied {
 
 /// Reads [`Applied`] straight from the database (SQLite file or PostgreSQL).
 pub async fn applied(database_url: &str) -> Applied {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(database_url)
-        .await
-        .expect("the test reads the server's database");
+    let pool = crate::harness::database(database_url).await;
     let users: Vec<String> = sqlx::query("SELECT id FROM users WHERE deleted = FALSE")
         .fetch_all(&pool)
         .await

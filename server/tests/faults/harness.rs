@@ -160,13 +160,8 @@ impl ServerProcess {
 
     /// The resident set size now and its peak so far (`VmRSS`, `VmHWM`), in KiB.
     pub fn rss_kib(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("/proc/<pid>/status is readable");
         let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            crate::load::proc_status_kib(self.pid(), name)
                 .unwrap_or_else(|| panic!("no {name} in /proc/<pid>/status"))
         };
         (field("VmRSS:"), field("VmHWM:"))
@@ -236,6 +231,15 @@ fn owned(env: &[(&str, &str)]) -> Vec<(String, String)> {
     env.iter()
         .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
         .collect()
+}
+
+/// A pool on the server's database (SQLite file or PostgreSQL), for a test to read what the
+/// server wrote.
+pub async fn database(database_url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(database_url)
+        .await
+        .expect("the test reads the server's database")
 }
 
 /// A client that never waits forever.

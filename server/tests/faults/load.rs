@@ -38,6 +38,11 @@ impl Tally {
         self.latencies_us.lock().unwrap().push(micros);
     }
 
+    /// The unexpected outcomes noted so far (the first ten).
+    pub fn unexpected_list(&self) -> Vec<String> {
+        self.unexpected.lock().unwrap().clone()
+    }
+
     /// Notes an outcome the scenario did not expect (kept for the failure message).
     pub fn unexpected(&self, what: String) {
         let mut list = self.unexpected.lock().unwrap();
@@ -146,10 +151,15 @@ impl RssSampler {
 
 /// `VmRSS` of a process in KiB, if it still runs.
 pub fn rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// A `… kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`), in KiB.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
@@ -161,6 +171,25 @@ pub fn load_client() -> reqwest::Client {
         .no_proxy()
         .build()
         .unwrap()
+}
+
+/// `GET url` with `token`, counted in `tally`; an answer other than `expected` is noted as
+/// unexpected (as "`what` `i`: answer") for the failure message.
+pub async fn probe(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    expected: u16,
+    tally: &Tally,
+    what: &str,
+    i: u64,
+) {
+    let start = Instant::now();
+    let outcome = get_status(client, url, token).await;
+    if outcome != Ok(expected) {
+        tally.unexpected(format!("{what} {i}: {outcome:?}"));
+    }
+    tally.record(outcome, start.elapsed());
 }
 
 /// `GET url` with a bearer token; the status, or why there was none.

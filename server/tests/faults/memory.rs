@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::harness::{clerk, ServerProcess, QUIET_LOG};
-use crate::load::{get_status, load_client, paced, RssSampler, Tally};
+use crate::load::{load_client, paced, probe, RssSampler, Tally};
 
 struct Plan {
     tokens: usize,
@@ -96,14 +96,7 @@ async fn soak(plan: Plan) {
         paced(plan.rate, plan.duration, plan.tasks, move |i| {
             let token = tokens[i as usize % tokens.len()].clone();
             let (client, url, tally) = (client.clone(), url.clone(), tally.clone());
-            async move {
-                let start = Instant::now();
-                let outcome = get_status(&client, &url, &token).await;
-                if outcome != Ok(200) {
-                    tally.unexpected(format!("request {i}: {outcome:?}"));
-                }
-                tally.record(outcome, start.elapsed());
-            }
+            async move { probe(&client, &url, &token, 200, &tally, "request", i).await }
         })
         .await
     };
@@ -131,7 +124,7 @@ async fn soak(plan: Plan) {
         started.elapsed().as_secs_f64()
     );
     println!("{figures}");
-    let unexpected = tally.unexpected.lock().unwrap().clone();
+    let unexpected = tally.unexpected_list();
     assert!(unexpected.is_empty(), "{unexpected:?}\n{figures}");
     assert!(
         distinct > 2 * plan.capacity.parse::<usize>().unwrap(),

@@ -109,25 +109,29 @@ impl PgInstance {
         );
     }
 
-    fn run(&self, program: &str, args: &[&str]) {
+    /// A command running one of PostgreSQL's programs as the cluster's user.
+    fn command(&self, program: &str) -> Command {
         let program = self.bin.join(program);
-        let mut command = match self.run_as {
+        match self.run_as {
             Some(user) => {
                 let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(&program);
+                c.args(["-u", user, "--"]).arg(program);
                 c
             }
-            None => Command::new(&program),
-        };
-        let output = command
+            None => Command::new(program),
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let output = self
+            .command(program)
             .args(args)
             .current_dir(&self.dir)
             .output()
-            .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
         assert!(
             output.status.success(),
-            "{} {args:?} failed: {}\n{}",
-            program.display(),
+            "{program} {args:?} failed: {}\n{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
@@ -137,16 +141,8 @@ impl PgInstance {
 impl Drop for PgInstance {
     fn drop(&mut self) {
         let data = self.data().display().to_string();
-        let program = self.bin.join("pg_ctl");
-        let mut command = match self.run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(&program);
-                c
-            }
-            None => Command::new(&program),
-        };
-        let _ = command
+        let _ = self
+            .command("pg_ctl")
             .args(["-D", &data, "-m", "immediate", "-w", "stop"])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);

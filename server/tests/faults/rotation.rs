@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clerk_emulator::SigningKey;
 
 use crate::harness::{clerk, client, ServerProcess, QUIET_LOG};
-use crate::load::{get_status, load_client, paced, Tally};
+use crate::load::{get_status, load_client, paced, probe, Tally};
 
 /// The token pools of the previous and the newest key.
 type Mix = (Arc<Vec<String>>, Arc<Vec<String>>);
@@ -108,8 +108,8 @@ async fn rotate_under_load(plan: Plan) {
             ("RUST_LOG", QUIET_LOG),
         ],
     );
-    let probe = client();
-    let first = get_status(&probe, &server.url("/protected"), &pools[0][0]).await;
+    let checker = client();
+    let first = get_status(&checker, &server.url("/protected"), &pools[0][0]).await;
     assert_eq!(first, Ok(200), "the first token");
     let fetches_before = clerk.jwks_requests();
 
@@ -127,14 +127,7 @@ async fn rotate_under_load(plan: Plan) {
                 pool[(i / 2) as usize % pool.len()].clone()
             };
             let (client, tally, url) = (client.clone(), tally.clone(), url.clone());
-            async move {
-                let sent = Instant::now();
-                let outcome = get_status(&client, &url, &token).await;
-                if outcome != Ok(200) {
-                    tally.unexpected(format!("request {i}: {outcome:?}"));
-                }
-                tally.record(outcome, sent.elapsed());
-            }
+            async move { probe(&client, &url, &token, 200, &tally, "request", i).await }
         }))
     };
 
@@ -155,7 +148,7 @@ async fn rotate_under_load(plan: Plan) {
     let fetches = clerk.jwks_requests() - fetches_before;
 
     // A token of a key retired before the last rotation's fetch is refused now.
-    let retired = get_status(&probe, &server.url("/protected"), &pools[0][1]).await;
+    let retired = get_status(&checker, &server.url("/protected"), &pools[0][1]).await;
 
     let figures = format!(
         "figures: rotation under load ({} rotations, {} req/s offered, {:.0} achieved): {}; \
@@ -167,7 +160,7 @@ async fn rotate_under_load(plan: Plan) {
         started.elapsed().as_secs_f64()
     );
     println!("{figures}");
-    let unexpected = tally.unexpected.lock().unwrap().clone();
+    let unexpected = tally.unexpected_list();
     assert!(
         unexpected.is_empty(),
         "valid tokens refused: {unexpected:?}\n{figures}"

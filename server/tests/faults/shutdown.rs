@@ -241,8 +241,7 @@ async fn sigterm_under_load_answers_every_request_it_accepted_in_full() {
     );
     // Nothing lost and nothing extra: the database holds exactly the notes answered 201.
     let server = server.restart();
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(server.database_url()).await.unwrap();
+    let pool = crate::harness::database(server.database_url()).await;
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes")
         .fetch_one(&pool)
         .await
