@@ -228,17 +228,17 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
 
     let (stop, stopped) = watch::channel(false);
     // The dev console's routes exist only with `--dev`: they drive the emulator unauthenticated.
-    let app = match &dev {
-        Some(dev) => http::dev_app(state.clone(), dev.console()),
-        None => app(state.clone()),
-    };
+    let app = http::app(state.clone(), dev.as_ref().map(DevClerk::console));
     let mut shutdown = stopped.clone();
     let serving = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
     });
     let mut background = vec![
         tokio::spawn(keep_keys_fresh(verifier.clone(), stopped.clone())),

@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -69,7 +69,8 @@ pub const OTHER_METHOD: &str = "other";
 pub struct Metrics {
     /// By matched route template (owned, allocated once per template).
     routes: RwLock<HashMap<Box<str>, RouteSeries>>,
-    in_flight: AtomicU64,
+    /// Shared with the [`InFlight`] guards, which outlive a borrow of this.
+    in_flight: Arc<AtomicU64>,
     /// Only refused requests touch it.
     auth_failures: Mutex<BTreeMap<String, u64>>,
     /// By index in [`WEBHOOK_OUTCOMES`].
@@ -159,9 +160,9 @@ impl Metrics {
 
     /// Counts a request as in flight (`http_requests_in_flight`) until the returned guard is
     /// dropped: when the request is answered, times out, or is abandoned by its client.
-    pub fn start_request(&self) -> InFlight<'_> {
+    pub fn start_request(&self) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(self)
+        InFlight(Arc::clone(&self.in_flight))
     }
 
     /// The requests being handled now.
@@ -174,11 +175,11 @@ impl Metrics {
 /// [`Metrics::start_request`].
 #[derive(Debug)]
 #[must_use = "the request stops being counted when this is dropped"]
-pub struct InFlight<'a>(&'a Metrics);
+pub struct InFlight(Arc<AtomicU64>);
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -1,27 +1,30 @@
 //! The HTTP layer: the router, its middleware, and one module per resource.
 //!
-//! Middleware, outermost first:
-//! 1. `observe`: request id (`x-request-id` honoured or generated, echoed back), the request
-//!    timeout, the access log line and the request metrics;
+//! Middleware, outermost first, each crossed once per request:
+//! 1. [`observe::ObserveLayer`]: request id (`x-request-id` honoured or generated, echoed
+//!    back), the request timeout, the access log line and the request metrics;
 //! 2. CORS, when `CORS_ALLOWED_ORIGINS` lists origins;
 //! 3. [`clerk_axum::ClerkLayer`]: makes the verifier available to the `ClerkAuth` extractor,
 //!    which protects each route that asks for it;
-//! 4. the body-size limit, enforced by the JSON and body extractors (413).
+//! 4. the body-size limit, enforced by the JSON and body extractors (413);
+//! 5. the router, whose one layer ([`observe::RouteLabelLayer`]) tells the first which route
+//!    matched.
 
+use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use clerk_auth::Verifier;
 use clerk_axum::ClerkLayer;
 use clerk_webhooks::Webhook;
+use tower::util::option_layer;
+use tower::{Service, ServiceBuilder};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tracing::Instrument;
 
 use crate::db::Db;
 use crate::error::{ApiError, AuthFailure};
@@ -33,6 +36,7 @@ pub mod health;
 pub mod me;
 pub mod metrics;
 pub mod notes;
+pub mod observe;
 pub mod webhooks;
 
 /// The header carrying the request id.
@@ -133,18 +137,17 @@ impl AppState {
     }
 }
 
-/// The whole application: every route and middleware, ready to serve.
-pub fn app(state: AppState) -> Router {
-    router(state, None)
-}
-
-/// The application with the dev console (`GET /dev/console`, `/dev/api/…`) driving this
-/// emulator: for `--dev` only, since those routes are unauthenticated admin powers over it.
-pub fn dev_app(state: AppState, console: console::Console) -> Router {
-    router(state, Some(console))
-}
-
-fn router(state: AppState, console: Option<console::Console>) -> Router {
+/// The whole application, ready to serve: every route inside the middleware listed in the
+/// module documentation. With `console`, the dev console's routes too (`GET /dev/console`,
+/// `/dev/api/…`) driving that emulator: for `--dev` only, since those routes are
+/// unauthenticated admin powers over it.
+///
+/// Serve it with `axum::serve(listener, app.into_make_service())` (`axum::ServiceExt`).
+pub fn app(
+    state: AppState,
+    console: Option<console::Console>,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
+{
     let options = &state.inner.options;
     let clerk = ClerkLayer::new(state.verifier().clone())
         .retry_after(KEYS_RETRY_AFTER)
@@ -172,17 +175,20 @@ fn router(state: AppState, console: Option<console::Console>) -> Router {
     if let Some(console) = console {
         router = router.merge(console::router(state.clone(), console));
     }
-    router = router
+    let router = router
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
+        // The one layer inside the router: `Router::layer` wraps it around every route, at a
+        // cost per request; the others wrap the whole router once, below.
+        .layer(observe::RouteLabelLayer)
+        .with_state(state.clone());
+    let cors = (!options.cors_origins.is_empty()).then(|| cors(options.cors_origins.clone()));
+    ServiceBuilder::new()
+        .layer(observe::ObserveLayer::new(state.clone()))
+        .layer(option_layer(cors))
+        .layer(clerk)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
-        .layer(clerk);
-    if !options.cors_origins.is_empty() {
-        router = router.layer(cors(options.cors_origins.clone()));
-    }
-    router
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .with_state(state)
+        .service(router)
 }
 
 /// CORS for the listed origins only, credentials (cookies) allowed.
@@ -211,152 +217,6 @@ fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
             header::RETRY_AFTER,
         ])
         .max_age(Duration::from_secs(600))
-}
-
-/// Every request: an id, a timeout, a log line and metrics.
-///
-/// The log line has the request id, method, route (the matched pattern, such as
-/// `/v1/notes/{id}`, never the raw path or query), status, latency and, for a refused
-/// request, the refusal reason. Headers are never logged: they carry the token.
-///
-/// This runs on every request, so it allocates as little as it can: the route is the
-/// router's own (shared) string, the request id is written without a syscall, and the
-/// metrics are counted without allocating.
-async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let metrics = state.metrics();
-    // Dropped when this function returns or its future is dropped (the client went away).
-    let _in_flight = metrics.start_request();
-    let request_id = match request.headers().get(&REQUEST_ID) {
-        Some(id) if is_acceptable_request_id(id) => id.clone(),
-        _ => new_request_id(),
-    };
-    request
-        .headers_mut()
-        .insert(REQUEST_ID.clone(), request_id.clone());
-    let method = request.method().clone();
-    // Cloning a `MatchedPath` shares its string.
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
-    // The macro evaluates the fields only when the span is enabled (not at `RUST_LOG=warn`).
-    let span = tracing::info_span!(
-        "request",
-        request_id = request_id.to_str().unwrap_or_default(),
-        method = %method,
-        route = %route,
-    );
-    let run = next.run(request).instrument(span.clone());
-    // The deadline counts from `started`: one clock read fewer than `tokio::time::timeout`.
-    let deadline =
-        tokio::time::Instant::from_std(started).checked_add(state.inner.options.request_timeout);
-    let outcome = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline, run).await,
-        // A timeout beyond the clock's range: none.
-        None => Ok(run.await),
-    };
-    let mut response = outcome.unwrap_or_else(|_| ApiError::Timeout.into_response());
-    response
-        .headers_mut()
-        .insert(REQUEST_ID.clone(), request_id);
-
-    let elapsed = started.elapsed();
-    let status = response.status();
-    let failure = response
-        .extensions()
-        .get::<AuthFailure>()
-        .map(|f| f.0.as_str());
-    metrics.record(route, &method, status.as_u16(), elapsed, failure);
-    let _entered = span.enter();
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
-    match failure {
-        Some(reason) => tracing::info!(
-            status = status.as_u16(),
-            latency_ms,
-            auth_failure = reason,
-            "refused"
-        ),
-        None if status.is_server_error() => {
-            tracing::warn!(status = status.as_u16(), latency_ms, "failed")
-        }
-        None => tracing::info!(status = status.as_u16(), latency_ms, "served"),
-    }
-    response
-}
-
-/// A client's request id is kept if it is short and printable, so it can go into logs.
-fn is_acceptable_request_id(id: &HeaderValue) -> bool {
-    let bytes = id.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
-}
-
-/// A new request id: a UUID version 7 like [`random_uuid`], whose random bits come from a
-/// per-thread generator in user space instead of the operating system.
-///
-/// A request id must be unique, not secret: it is echoed to the client and written in logs,
-/// and nothing is granted to whoever knows one. So it needs no cryptographic randomness, and
-/// skipping the system call matters here, since every request without an id of its own gets
-/// one. Note ids, which are kept, still use the system's generator ([`random_uuid`]).
-fn new_request_id() -> HeaderValue {
-    let text = uuid_v7(crate::db::now_ms(), request_id_random_bits());
-    HeaderValue::from_bytes(&text).expect("a UUID is a valid header value")
-}
-
-/// 80 random bits from this thread's [`SplitMix64`], seeded once per thread.
-fn request_id_random_bits() -> [u8; 10] {
-    thread_local! {
-        static GENERATOR: std::cell::Cell<SplitMix64> =
-            std::cell::Cell::new(SplitMix64::from_system_seed());
-    }
-    GENERATOR.with(|cell| {
-        let mut generator = cell.get();
-        let high = generator.next_u64().to_le_bytes();
-        let low = generator.next_u64().to_le_bytes();
-        cell.set(generator);
-        let mut bits = [0u8; 10];
-        bits[..8].copy_from_slice(&high);
-        bits[8..].copy_from_slice(&low[..2]);
-        bits
-    })
-}
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): a 64-bit counter advanced by an odd constant and
-/// put through a bijective mix, so a thread's outputs do not repeat within 2^64 steps; each
-/// thread starts from its own random seed. Not a cryptographic generator: an observer of a few
-/// outputs can predict the next ones, which is harmless for request ids, its only use.
-#[derive(Debug, Clone, Copy)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// Seeded from the system's random source (one system call per thread).
-    fn from_system_seed() -> Self {
-        use ring::rand::SecureRandom;
-        let mut seed = [0u8; 8];
-        if ring::rand::SystemRandom::new().fill(&mut seed).is_err() {
-            // No system randomness: std's per-thread hash keys, and the time, still make
-            // threads (and processes) start apart.
-            use std::hash::{BuildHasher, Hasher};
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos()),
-            );
-            seed = hasher.finish().to_le_bytes();
-        }
-        SplitMix64(u64::from_le_bytes(seed))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
 }
 
 /// A UUID version 7 (RFC 9562 §5.7): the Unix millisecond time, then 74 random bits. Its
@@ -489,43 +349,10 @@ mod tests {
     }
 
     #[test]
-    fn generated_request_ids_are_version_7_uuids_and_differ() {
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..1000 {
-            let id = new_request_id();
-            let id = id.to_str().unwrap().to_owned();
-            assert_eq!(id.len(), 36, "{id}");
-            assert_eq!(&id[14..15], "7", "{id}");
-            assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
-            assert!(is_acceptable_request_id(
-                &HeaderValue::from_str(&id).unwrap()
-            ));
-            assert!(seen.insert(id), "request ids repeat");
-        }
-        let other_thread = std::thread::spawn(|| new_request_id().to_str().unwrap().to_owned())
-            .join()
-            .unwrap();
-        assert!(!seen.contains(&other_thread));
-    }
-
-    #[test]
     fn uuid_text_carries_time_and_random_bits_in_order() {
         let text = uuid_v7(0x0123_4567_89ab, [0xff; 10]);
         assert_eq!(&text, b"01234567-89ab-7fff-bfff-ffffffffffff");
         let text = uuid_v7(0, [0; 10]);
         assert_eq!(&text, b"00000000-0000-7000-8000-000000000000");
-    }
-
-    #[test]
-    fn only_plain_request_ids_are_kept() {
-        assert!(is_acceptable_request_id(&HeaderValue::from_static(
-            "abc-123_x.y:z"
-        )));
-        assert!(!is_acceptable_request_id(&HeaderValue::from_static("a b")));
-        assert!(!is_acceptable_request_id(&HeaderValue::from_static("")));
-        let long = "a".repeat(129);
-        assert!(!is_acceptable_request_id(
-            &HeaderValue::from_str(&long).unwrap()
-        ));
     }
 }

@@ -1,0 +1,391 @@
+//! The middleware every request crosses once: its id, its deadline, its access log line and
+//! its metrics.
+//!
+//! [`ObserveLayer`] wraps the whole application, outside the router, so a request pays for it
+//! once (a layer added with `Router::layer` is instead wrapped around every route, and each
+//! request clones and boxes it). The router is inside, so this layer does not see which
+//! route matched; [`RouteLabelLayer`], the one layer inside the router, hands the matched
+//! pattern out in the response's extensions.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+use tracing::{Level, Span};
+
+use super::metrics::InFlight;
+use super::{uuid_v7, AppState, REQUEST_ID};
+use crate::error::{ApiError, AuthFailure};
+
+/// A request timeout beyond this is treated as this (it cannot overflow the clock).
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(30 * 365 * 86_400);
+
+/// Every request: an id, a timeout, a log line and metrics. The outermost layer.
+///
+/// - The request id is the client's `x-request-id` when it is short and printable, else a
+///   new UUID version 7; either way it is echoed in the response's `x-request-id`.
+/// - A request not answered within the request timeout is answered 503 (its handler is
+///   dropped).
+/// - One log line per request, at `info` (`warn` for a 5xx) with the request id, method,
+///   route (the matched pattern, such as `/v1/notes/{id}`, never the raw path or query),
+///   status, latency and, for a refused request, the refusal reason. Headers are never
+///   logged: they carry the token.
+/// - `http_requests_total`, the latency histogram, `http_requests_in_flight` and
+///   `auth_failures_total`.
+///
+/// This runs on every request, so it allocates nothing of its own, except the text of a new
+/// request id when the client sent none: the route is the router's own (shared)
+/// string, the request id is written without a system call, the metrics are counted without
+/// allocating, and the response future is a plain struct, not a boxed one.
+#[derive(Clone)]
+pub struct ObserveLayer {
+    state: AppState,
+}
+
+impl ObserveLayer {
+    /// The layer recording into `state`'s metrics, with its request timeout.
+    pub fn new(state: AppState) -> Self {
+        ObserveLayer { state }
+    }
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The service of [`ObserveLayer`].
+#[derive(Clone)]
+pub struct Observe<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ObserveFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        // Counted until the future is dropped: answered, timed out, or abandoned by the client.
+        let in_flight = self.state.metrics().start_request();
+        let request_id = match request.headers().get(&REQUEST_ID) {
+            Some(id) if is_acceptable_request_id(id) => id.clone(),
+            _ => new_request_id(),
+        };
+        let method = request.method().clone();
+        // The macro evaluates the fields only when the span is enabled (not at `RUST_LOG=warn`);
+        // the route is recorded once the router has matched one (see [`RouteLabelLayer`]).
+        let span = tracing::info_span!(
+            "request",
+            request_id = request_id.to_str().unwrap_or_default(),
+            method = %method,
+            route = tracing::field::Empty,
+        );
+        // The deadline counts from `started`: one clock read fewer than `tokio::time::timeout`.
+        let timeout = self
+            .state
+            .inner
+            .options
+            .request_timeout
+            .min(LONGEST_TIMEOUT);
+        let deadline = tokio::time::Instant::from_std(started) + timeout;
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        ObserveFuture {
+            inner: tokio::time::timeout_at(deadline, inner),
+            span,
+            started,
+            request_id: Some(request_id),
+            method,
+            state: self.state.clone(),
+            _in_flight: in_flight,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Observe`].
+    pub struct ObserveFuture<F> {
+        #[pin]
+        inner: tokio::time::Timeout<F>,
+        span: Span,
+        started: Instant,
+        // Taken when the response is ready.
+        request_id: Option<HeaderValue>,
+        method: Method,
+        state: AppState,
+        _in_flight: InFlight,
+    }
+}
+
+impl<F> Future for ObserveFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let outcome = {
+            let _entered = this.span.enter();
+            ready!(this.inner.poll(cx))
+        };
+        let mut response = match outcome {
+            Ok(Ok(response)) => response,
+            Ok(Err(never)) => match never {},
+            Err(_elapsed) => ApiError::Timeout.into_response(),
+        };
+        if let Some(request_id) = this.request_id.take() {
+            response
+                .headers_mut()
+                .insert(REQUEST_ID.clone(), request_id);
+        }
+        let elapsed = this.started.elapsed();
+        let status = response.status();
+        let route = response
+            .extensions()
+            .get::<RouteLabel>()
+            .map_or("unmatched", |label| label.0.as_str());
+        let failure = response
+            .extensions()
+            .get::<AuthFailure>()
+            .map(|f| f.0.as_str());
+        this.state
+            .metrics()
+            .record(route, this.method, status.as_u16(), elapsed, failure);
+        this.span.record("route", route);
+        let _entered = this.span.enter();
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        match failure {
+            Some(reason) => tracing::info!(
+                status = status.as_u16(),
+                latency_ms,
+                auth_failure = reason,
+                "refused"
+            ),
+            None if status.is_server_error() => {
+                tracing::warn!(status = status.as_u16(), latency_ms, "failed")
+            }
+            None => tracing::info!(status = status.as_u16(), latency_ms, "served"),
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// The pattern of the route that answered, in the response's extensions (see
+/// [`RouteLabelLayer`]).
+#[derive(Clone)]
+struct RouteLabel(MatchedPath);
+
+/// Puts the matched route pattern in the response's extensions, where [`Observe`] (outside
+/// the router) reads it for its metrics and log line, and records it in the request's span
+/// so that the handler's own log lines carry it.
+///
+/// Added with `Router::layer`, so it runs inside every route, after the match. Requests no
+/// route matched (the 404 fallback) carry no label: [`Observe`] counts them as `unmatched`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RouteLabelLayer;
+
+impl<S> Layer<S> for RouteLabelLayer {
+    type Service = RouteLabelService<S>;
+
+    fn layer(&self, inner: S) -> RouteLabelService<S> {
+        RouteLabelService { inner }
+    }
+}
+
+/// The service of [`RouteLabelLayer`].
+#[derive(Clone)]
+pub struct RouteLabelService<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RouteLabelService<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = RouteLabelFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // Cloning a `MatchedPath` shares its string.
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        // The request span is on only when `info` is (a global check, cheaper than asking for
+        // the current span).
+        if let Some(route) = route.as_ref().filter(|_| tracing::level_enabled!(Level::INFO)) {
+            Span::current().record("route", route.as_str());
+        }
+        RouteLabelFuture {
+            inner: self.inner.call(request),
+            route,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`RouteLabelService`].
+    pub struct RouteLabelFuture<F> {
+        #[pin]
+        inner: F,
+        route: Option<MatchedPath>,
+    }
+}
+
+impl<F, E> Future for RouteLabelFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        if let Some(route) = this.route.take() {
+            response.extensions_mut().insert(RouteLabel(route));
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// A client's request id is kept if it is short and printable, so it can go into logs.
+fn is_acceptable_request_id(id: &HeaderValue) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+}
+
+/// A new request id: a UUID version 7 like [`random_uuid`], whose random bits come from a
+/// per-thread generator in user space instead of the operating system.
+///
+/// A request id must be unique, not secret: it is echoed to the client and written in logs,
+/// and nothing is granted to whoever knows one. So it needs no cryptographic randomness, and
+/// skipping the system call matters here, since every request without an id of its own gets
+/// one. Note ids, which are kept, still use the system's generator ([`random_uuid`]).
+fn new_request_id() -> HeaderValue {
+    let text = uuid_v7(crate::db::now_ms(), request_id_random_bits());
+    HeaderValue::from_bytes(&text).expect("a UUID is a valid header value")
+}
+
+/// 80 random bits from this thread's [`SplitMix64`], seeded once per thread.
+fn request_id_random_bits() -> [u8; 10] {
+    thread_local! {
+        static GENERATOR: std::cell::Cell<SplitMix64> =
+            std::cell::Cell::new(SplitMix64::from_system_seed());
+    }
+    GENERATOR.with(|cell| {
+        let mut generator = cell.get();
+        let high = generator.next_u64().to_le_bytes();
+        let low = generator.next_u64().to_le_bytes();
+        cell.set(generator);
+        let mut bits = [0u8; 10];
+        bits[..8].copy_from_slice(&high);
+        bits[8..].copy_from_slice(&low[..2]);
+        bits
+    })
+}
+
+/// SplitMix64 (Steele, Lea and Flood, 2014): a 64-bit counter advanced by an odd constant and
+/// put through a bijective mix, so a thread's outputs do not repeat within 2^64 steps; each
+/// thread starts from its own random seed. Not a cryptographic generator: an observer of a few
+/// outputs can predict the next ones, which is harmless for request ids, its only use.
+#[derive(Debug, Clone, Copy)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// Seeded from the system's random source (one system call per thread).
+    fn from_system_seed() -> Self {
+        use ring::rand::SecureRandom;
+        let mut seed = [0u8; 8];
+        if ring::rand::SystemRandom::new().fill(&mut seed).is_err() {
+            // No system randomness: std's per-thread hash keys, and the time, still make
+            // threads (and processes) start apart.
+            use std::hash::{BuildHasher, Hasher};
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            seed = hasher.finish().to_le_bytes();
+        }
+        SplitMix64(u64::from_le_bytes(seed))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_request_ids_are_version_7_uuids_and_differ() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let id = new_request_id();
+            let id = id.to_str().unwrap().to_owned();
+            assert_eq!(id.len(), 36, "{id}");
+            assert_eq!(&id[14..15], "7", "{id}");
+            assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+            assert!(is_acceptable_request_id(
+                &HeaderValue::from_str(&id).unwrap()
+            ));
+            assert!(seen.insert(id), "request ids repeat");
+        }
+        let other_thread = std::thread::spawn(|| new_request_id().to_str().unwrap().to_owned())
+            .join()
+            .unwrap();
+        assert!(!seen.contains(&other_thread));
+    }
+
+    #[test]
+    fn only_plain_request_ids_are_kept() {
+        assert!(is_acceptable_request_id(&HeaderValue::from_static(
+            "abc-123_x.y:z"
+        )));
+        assert!(!is_acceptable_request_id(&HeaderValue::from_static("a b")));
+        assert!(!is_acceptable_request_id(&HeaderValue::from_static("")));
+        let long = "a".repeat(129);
+        assert!(!is_acceptable_request_id(
+            &HeaderValue::from_str(&long).unwrap()
+        ));
+    }
+}
