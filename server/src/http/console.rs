@@ -1,7 +1,8 @@
 //! The dev console: `GET /dev/console`, one self-contained page (`server/console/index.html`,
 //! compiled in), and the JSON routes under `/dev/api/` with which it drives the in-process
-//! Clerk emulator. Mounted by [`super::dev_app`] only, that is with `--dev`: these routes are
-//! unauthenticated admin powers over the local Clerk, and do not exist otherwise (404).
+//! Clerk emulator. Mounted by [`super::app`] only when given a console, that is with `--dev`:
+//! these routes are unauthenticated admin powers over the local Clerk, and do not exist
+//! otherwise (404).
 //!
 //! Signing in creates an emulator session and sets its token (valid for
 //! [`crate::dev::TOKEN_LIFETIME_SECS`]) as the `__session` cookie, as Clerk's frontend does, so
