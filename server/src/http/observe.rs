@@ -5,8 +5,9 @@
 //! once (a layer added with `Router::layer` is instead wrapped around every route, and each
 //! request clones and boxes it). The router is inside, so this layer does not see which
 //! route matched; [`RouteLabelLayer`], the one layer inside the router, hands the matched
-//! pattern out in the response's extensions.
+//! pattern out to it.
 
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -111,12 +112,15 @@ where
             .request_timeout
             .min(LONGEST_TIMEOUT);
         let deadline = tokio::time::Instant::from_std(started) + timeout;
-        let inner = {
+        let (inner, route) = {
             let _entered = span.enter();
-            self.inner.call(request)
+            MATCHED_ROUTE.set(None);
+            let inner = self.inner.call(request);
+            (inner, MATCHED_ROUTE.take())
         };
         ObserveFuture {
             inner: tokio::time::timeout_at(deadline, inner),
+            route,
             span,
             started,
             request_id: Some(request_id),
@@ -132,6 +136,8 @@ pin_project! {
     pub struct ObserveFuture<F> {
         #[pin]
         inner: tokio::time::Timeout<F>,
+        // Set once the router has matched a route (see `RouteLabelLayer`).
+        route: Option<MatchedPath>,
         span: Span,
         started: Instant,
         // Taken when the response is ready.
@@ -150,10 +156,20 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let outcome = {
+        let polled = {
             let _entered = this.span.enter();
-            ready!(this.inner.poll(cx))
+            if this.route.is_some() {
+                this.inner.poll(cx)
+            } else {
+                // The router calls the route's service (and so `RouteLabelService::call`)
+                // from within this poll, on this thread.
+                MATCHED_ROUTE.set(None);
+                let polled = this.inner.poll(cx);
+                *this.route = MATCHED_ROUTE.take();
+                polled
+            }
         };
+        let outcome = ready!(polled);
         let mut response = match outcome {
             Ok(Ok(response)) => response,
             Ok(Err(never)) => match never {},
@@ -166,10 +182,7 @@ where
         }
         let elapsed = this.started.elapsed();
         let status = response.status();
-        let route = response
-            .extensions()
-            .get::<RouteLabel>()
-            .map_or("unmatched", |label| label.0.as_str());
+        let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
         let failure = response
             .extensions()
             .get::<AuthFailure>()
@@ -196,17 +209,22 @@ where
     }
 }
 
-/// The pattern of the route that answered, in the response's extensions (see
-/// [`RouteLabelLayer`]).
-#[derive(Clone)]
-struct RouteLabel(MatchedPath);
+thread_local! {
+    /// The route pattern the router matched, handed by [`RouteLabelService::call`] to the
+    /// [`Observe`] future being polled on this thread (see [`RouteLabelLayer`]).
+    static MATCHED_ROUTE: Cell<Option<MatchedPath>> = const { Cell::new(None) };
+}
 
-/// Puts the matched route pattern in the response's extensions, where [`Observe`] (outside
-/// the router) reads it for its metrics and log line, and records it in the request's span
-/// so that the handler's own log lines carry it.
+/// Hands the matched route pattern to [`Observe`], outside the router, for its metrics and
+/// log line, and records it in the request's span so that the handler's own log lines carry
+/// it.
 ///
-/// Added with `Router::layer`, so it runs inside every route, after the match. Requests no
-/// route matched (the 404 fallback) carry no label: [`Observe`] counts them as `unmatched`.
+/// Added with `Router::layer`, so it runs inside every route, after the match. The router
+/// calls a route's service while [`Observe`]'s future is being polled, on the same thread and
+/// within the same call, so the pattern goes through a thread-local slot that the future
+/// empties before polling and reads right after: no allocation, and the route is known even if
+/// the request then times out. Requests no route matched (the 404 fallback) carry no pattern:
+/// [`Observe`] counts them as `unmatched`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RouteLabelLayer;
 
@@ -226,53 +244,27 @@ pub struct RouteLabelService<S> {
 
 impl<S> Service<Request> for RouteLabelService<S>
 where
-    S: Service<Request, Response = Response>,
+    S: Service<Request>,
 {
-    type Response = Response;
+    type Response = S::Response;
     type Error = S::Error;
-    type Future = RouteLabelFuture<S::Future>;
+    type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        // Cloning a `MatchedPath` shares its string.
-        let route = request.extensions().get::<MatchedPath>().cloned();
-        // The request span is on only when `info` is (a global check, cheaper than asking for
-        // the current span).
-        if let Some(route) = route.as_ref().filter(|_| tracing::level_enabled!(Level::INFO)) {
-            Span::current().record("route", route.as_str());
+        if let Some(route) = request.extensions().get::<MatchedPath>() {
+            // The request span is on only when `info` is (a global check, cheaper than asking
+            // for the current span).
+            if tracing::level_enabled!(Level::INFO) {
+                Span::current().record("route", route.as_str());
+            }
+            // Cloning a `MatchedPath` shares its string.
+            MATCHED_ROUTE.set(Some(route.clone()));
         }
-        RouteLabelFuture {
-            inner: self.inner.call(request),
-            route,
-        }
-    }
-}
-
-pin_project! {
-    /// The response future of [`RouteLabelService`].
-    pub struct RouteLabelFuture<F> {
-        #[pin]
-        inner: F,
-        route: Option<MatchedPath>,
-    }
-}
-
-impl<F, E> Future for RouteLabelFuture<F>
-where
-    F: Future<Output = Result<Response, E>>,
-{
-    type Output = Result<Response, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut response = ready!(this.inner.poll(cx))?;
-        if let Some(route) = this.route.take() {
-            response.extensions_mut().insert(RouteLabel(route));
-        }
-        Poll::Ready(Ok(response))
+        self.inner.call(request)
     }
 }
 

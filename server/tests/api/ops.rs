@@ -433,7 +433,7 @@ async fn read_all(stream: &mut TcpStream) -> String {
 }
 
 #[tokio::test]
-async fn a_request_over_the_timeout_is_503() {
+async fn a_request_over_the_timeout_is_503_and_counted_under_its_route() {
     let app = TestApp::start_with(Db::Sqlite, |c| c.request_timeout_ms = 300).await;
     let token = app.token("user_ada");
     let (mut stream, _) = stalled_post(&app, &token).await;
@@ -442,6 +442,16 @@ async fn a_request_over_the_timeout_is_503() {
     assert!(answer.contains(r#""error":"timeout""#), "{answer}");
     assert_eq!(app.get("/v1/notes", &token).await.json["items"], json!([]));
     assert_eq!(in_flight(&app).await, 1.0, "the timed-out request is not");
+    // Counted under its route, though its handler never finished.
+    let metrics = app.call(Method::GET, "/metrics", None, None).await.text;
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"http_requests_total{route="/v1/notes",method="POST",status="503"}"#
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
 }
 
 /// `http_requests_in_flight` as a scrape sees it: the scrape itself included.
