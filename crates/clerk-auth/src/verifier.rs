@@ -166,6 +166,19 @@ impl Verifier {
     /// Returns the session's claims, or a [`Rejection`] whose reason is spelled as Clerk's.
     /// Fails with `keys-unavailable` (not a client error) when no key can be had.
     pub async fn verify(&self, token: &str) -> Result<Arc<SessionClaims>, Rejection> {
+        match self.lookup(token)? {
+            Lookup::Hit(claims) => Ok(claims),
+            // Boxed: the slow path's state (a JWKS fetch among it) would otherwise make every
+            // verification's future, cache hits included, a kilobyte to set up and move.
+            Lookup::Miss {
+                epoch,
+                revocation_generation,
+            } => Box::pin(self.verify_fresh(token, epoch, revocation_generation)).await,
+        }
+    }
+
+    /// The checks that need no signature: the length, then the verified-token cache.
+    fn lookup(&self, token: &str) -> Result<Lookup, Rejection> {
         let inner = &*self.inner;
         if token.len() > token::MAX_TOKEN_LEN {
             return Err(Rejection::new(
@@ -180,17 +193,30 @@ impl Verifier {
         // Read before any revocation check, so a revocation racing with this verification
         // leaves a cache entry that the next hit re-checks.
         let revocation_generation = inner.revocations.generation();
-        let now_ms = inner.clock.now_ms() as f64;
         if let Some(cache) = &inner.cache {
+            let now_ms = inner.clock.now_ms() as f64;
             if let Some(hit) = cache.get(token, epoch, &inner.revocations) {
                 inner.hits.fetch_add(1, Ordering::Relaxed);
                 let hit = hit?;
                 check_times(&hit.times, now_ms, inner.clock_skew_ms)?;
-                return Ok(hit.claims);
+                return Ok(Lookup::Hit(hit.claims));
             }
         }
         inner.misses.fetch_add(1, Ordering::Relaxed);
+        Ok(Lookup::Miss {
+            epoch,
+            revocation_generation,
+        })
+    }
 
+    /// A verification from scratch: signature, claims, then into the cache.
+    async fn verify_fresh(
+        &self,
+        token: &str,
+        epoch: u64,
+        revocation_generation: u64,
+    ) -> Result<Arc<SessionClaims>, Rejection> {
+        let inner = &*self.inner;
         let decoded = token::decode_session(token)?;
         let key = match &inner.keys {
             Keys::Static(key) => Arc::clone(key),
@@ -504,6 +530,17 @@ impl std::fmt::Display for Seconds {
             write!(f, "{:e}", self.0)
         }
     }
+}
+
+/// What [`Verifier::lookup`] found.
+enum Lookup {
+    /// A cached verification, still valid.
+    Hit(Arc<SessionClaims>),
+    /// Not in the cache (or the cache is off): verify from scratch with these.
+    Miss {
+        epoch: u64,
+        revocation_generation: u64,
+    },
 }
 
 /// A bounded map from exact token text to verified claims, in shards to keep locks short.
