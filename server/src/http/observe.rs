@@ -48,12 +48,14 @@ const LONGEST_TIMEOUT: Duration = Duration::from_secs(30 * 365 * 86_400);
 #[derive(Clone)]
 pub struct ObserveLayer {
     state: AppState,
+    timeout: Duration,
 }
 
 impl ObserveLayer {
     /// The layer recording into `state`'s metrics, with its request timeout.
     pub fn new(state: AppState) -> Self {
-        ObserveLayer { state }
+        let timeout = state.inner.options.request_timeout.min(LONGEST_TIMEOUT);
+        ObserveLayer { state, timeout }
     }
 }
 
@@ -64,6 +66,7 @@ impl<S> Layer<S> for ObserveLayer {
         Observe {
             inner,
             state: self.state.clone(),
+            timeout: self.timeout,
         }
     }
 }
@@ -73,6 +76,7 @@ impl<S> Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     state: AppState,
+    timeout: Duration,
 }
 
 impl<S> Service<Request> for Observe<S>
@@ -105,13 +109,7 @@ where
             route = tracing::field::Empty,
         );
         // The deadline counts from `started`: one clock read fewer than `tokio::time::timeout`.
-        let timeout = self
-            .state
-            .inner
-            .options
-            .request_timeout
-            .min(LONGEST_TIMEOUT);
-        let deadline = tokio::time::Instant::from_std(started) + timeout;
+        let deadline = tokio::time::Instant::from_std(started) + self.timeout;
         let (inner, route) = {
             let _entered = span.enter();
             MATCHED_ROUTE.set(None);

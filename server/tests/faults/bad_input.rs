@@ -352,15 +352,8 @@ async fn hostile_requests_get_4xx_and_change_nothing() {
     }
     let after = count().await;
     assert_eq!(after, before, "a hostile request wrote a note");
-    let users: serde_json::Value = client
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(users["status"], "ok", "{users}");
+    let (_, ready) = server.readyz(&client).await;
+    assert_eq!(ready["status"], "ok", "{ready}");
     println!(
         "figures: scenario=bad-input requests={sent} answered_4xx={sent} 5xx=0 failed=0 \
          notes_before={before} notes_after={after} jwks_fetches={} duration_ms={}",

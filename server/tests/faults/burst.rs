@@ -71,20 +71,20 @@ pub struct Applied {
 /// Reads [`Applied`] straight from the database (SQLite file or PostgreSQL).
 pub async fn applied(database_url: &str) -> Applied {
     let pool = crate::harness::database(database_url).await;
-    let users: Vec<String> = sqlx::query("SELECT id FROM users WHERE deleted = FALSE")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<String, _>(0))
-        .collect();
-    let messages: Vec<String> = sqlx::query("SELECT svix_id FROM webhook_deliveries")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<String, _>(0))
-        .collect();
+    let column = |sql: &'static str| {
+        let pool = &pool;
+        async move {
+            sqlx::query(sql)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<String, _>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    let users = column("SELECT id FROM users WHERE deleted = FALSE").await;
+    let messages = column("SELECT svix_id FROM webhook_deliveries").await;
     pool.close().await;
     Applied {
         user_rows: users.len() as i64,
@@ -92,6 +92,25 @@ pub async fn applied(database_url: &str) -> Applied {
         message_rows: messages.len() as i64,
         messages: messages.into_iter().collect(),
     }
+}
+
+/// How many messages the server has acknowledged so far.
+pub fn delivered(clerk: &EmulatorServer) -> usize {
+    clerk
+        .emulator()
+        .deliveries()
+        .iter()
+        .filter(|d| d.delivered)
+        .count()
+}
+
+/// Waits until at least `n` messages are acknowledged (at most 60 s): the burst is under way.
+pub async fn wait_delivered(clerk: &EmulatorServer, n: usize) {
+    assert!(
+        crate::harness::eventually(Duration::from_secs(60), || async { delivered(clerk) >= n })
+            .await,
+        "{n} deliveries acknowledged"
+    );
 }
 
 /// Waits until every message is delivered, redelivering (as an operator would from Svix's

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::burst::{aim, applied, create_users, deliver_all};
-use crate::harness::{clerk, client, eventually, ServerProcess};
+use crate::burst::{aim, applied, create_users, deliver_all, delivered, wait_delivered};
+use crate::harness::{clerk, client, ServerProcess};
 use crate::pg::{wait_up, PgInstance};
 
 /// Users created in the burst (one `user.created` delivery each).
@@ -35,18 +35,12 @@ async fn postgres_stopped_mid_burst_each_delivery_applied_once_or_answered_5xx()
     aim(&clerk, &server);
     let users = create_users(&clerk, "pg-burst-", USERS);
     let emulator = clerk.emulator();
-    let delivered = || emulator.deliveries().iter().filter(|d| d.delivered).count();
-    assert!(
-        eventually(Duration::from_secs(60), || async {
-            delivered() >= USERS / 3
-        })
-        .await,
-        "a third of the burst is delivered"
-    );
+    // A third of the burst acknowledged.
+    wait_delivered(&clerk, USERS / 3).await;
 
     pg.stop_server();
     let stopped = Instant::now();
-    let delivered_at_stop = delivered();
+    let delivered_at_stop = delivered(&clerk);
     // Down: authentication on a route without a database still works, with fresh tokens
     // (not from the verified-token cache); readiness says the database is gone.
     let mut auth_while_down = 0;
@@ -58,9 +52,7 @@ async fn postgres_stopped_mid_burst_each_delivery_applied_once_or_answered_5xx()
         );
         auth_while_down += 1;
     }
-    let readyz = client.get(server.url("/readyz")).send().await.unwrap();
-    let readyz_down = readyz.status().as_u16();
-    let readyz_body: serde_json::Value = readyz.json().await.unwrap();
+    let (readyz_down, readyz_body) = server.readyz(&client).await;
     assert_eq!(readyz_down, 503, "{readyz_body}");
     assert_eq!(readyz_body["database"]["ok"], false, "{readyz_body}");
     tokio::time::sleep(DOWN.saturating_sub(stopped.elapsed())).await;
@@ -70,14 +62,9 @@ async fn postgres_stopped_mid_burst_each_delivery_applied_once_or_answered_5xx()
 
     let redelivered = deliver_all(&clerk, Duration::from_secs(120)).await;
     assert!(
-        eventually(Duration::from_secs(15), || async {
-            client
-                .get(server.url("/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        })
-        .await,
+        server
+            .wait_readyz(&client, 200, Duration::from_secs(15))
+            .await,
         "ready again once PostgreSQL is back"
     );
 

@@ -178,6 +178,30 @@ impl ServerProcess {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `GET /readyz`: its status and JSON body.
+    pub async fn readyz(&self, client: &reqwest::Client) -> (u16, serde_json::Value) {
+        let reply = client.get(self.url("/readyz")).send().await.unwrap();
+        let status = reply.status().as_u16();
+        (status, reply.json().await.unwrap())
+    }
+
+    /// Waits until `/readyz` answers `status`, at most `limit`; false on timeout.
+    pub async fn wait_readyz(
+        &self,
+        client: &reqwest::Client,
+        status: u16,
+        limit: Duration,
+    ) -> bool {
+        eventually(limit, || async {
+            client
+                .get(self.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().as_u16() == status)
+        })
+        .await
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         self.child.as_mut().unwrap().try_wait().unwrap().is_none()

@@ -14,6 +14,17 @@ use crate::load::paced;
 /// Requests in flight when SIGTERM arrives.
 const IN_FLIGHT: usize = 50;
 
+/// Loads the keys and verifies `token` once (`GET /v1/notes` 200) before a test proper.
+async fn warm_up(server: &ServerProcess, token: &str) {
+    let warm = client()
+        .get(server.url("/v1/notes"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(warm.status(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
     let started = Instant::now();
@@ -21,14 +32,7 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
     let mut server = ServerProcess::start(&clerk.jwks_url());
     let client = client();
     let token = clerk.session_token().user("user_shutdown").sign();
-    // Keys loaded and the token verified once before the test proper.
-    let warm = client
-        .get(server.url("/v1/notes"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(warm.status(), 200);
+    warm_up(&server, &token).await;
 
     // Each request: the headers and half the body now, the other half after SIGTERM.
     let mut connections = Vec::new();
@@ -204,13 +208,7 @@ async fn sigterm_under_load_answers_every_request_it_accepted_in_full() {
     let clerk = clerk().await;
     let mut server = ServerProcess::start_with(&clerk.jwks_url(), &[("RUST_LOG", QUIET_LOG)]);
     let token = clerk.session_token().user("user_shutdown_load").sign();
-    let warm = client()
-        .get(server.url("/v1/notes"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(warm.status(), 200);
+    warm_up(&server, &token).await;
 
     // 200 note creations per second, each on its own connection, for 2.5 s; SIGTERM at 1 s.
     let endings = Arc::new(Mutex::new(Vec::new()));
@@ -287,38 +285,18 @@ async fn sigterm_with_a_drain_period_keeps_serving_with_readyz_503_until_a_secon
             .send()
     };
     assert_eq!(protected().await.unwrap().status(), 200);
-    assert_eq!(
-        client
-            .get(server.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(server.readyz(&client).await.0, 200);
 
     server.terminate();
     let signalled = Instant::now();
     // Draining: out of rotation, still serving, new connections included.
     assert!(
-        eventually(Duration::from_secs(5), || async {
-            client
-                .get(server.url("/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 503)
-        })
-        .await,
+        server
+            .wait_readyz(&client, 503, Duration::from_secs(5))
+            .await,
         "/readyz never said draining"
     );
-    let body: serde_json::Value = client
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, body) = server.readyz(&client).await;
     assert_eq!(body["status"], "draining", "{body}");
     let mut served = 0;
     while signalled.elapsed() < Duration::from_millis(1500) {
