@@ -26,7 +26,8 @@
 #  5. fails if any measured response was not 2xx, then prints the results and the ratios
 #     against the targets, and writes them to bench/load/results.md.
 #
-# Knobs (environment): DURATION (10s), WARMUP (3s), THREADS (2), CONNECTIONS (64),
+# Knobs (environment): DURATION (10s), WARMUP (3s), THREADS (wrk's threads: 2, one per core;
+# in the pinned mode, PIN_THREADS: one per core in PIN_WRK_CPU, so 1), CONNECTIONS (64),
 # POOL (1000), POOL_BIG (30000; more than the server's 10,000-token cache, so most requests
 # miss it: the cost of a full verification), NODE_CLUSTER (1: also run Node as a 2-process
 # cluster), BASE_PORT (18080), SKIP_BUILD (1: reuse the built binaries), QUIET_MAX (10) and
@@ -74,6 +75,14 @@ ROUNDS=${ROUNDS:-3}
 PIN=${PIN:-0}
 PIN_SERVER_CPU=${PIN_SERVER_CPU:-1}
 PIN_WRK_CPU=${PIN_WRK_CPU:-0}
+# wrk's threads when pinned: one per core it may use (a second thread on its one core only
+# adds context switches to the load generator, the bottleneck of a fast server there).
+PIN_THREADS=${PIN_THREADS:-$(python3 -c 'import sys
+n = 0
+for part in sys.argv[1].split(","):
+    a, _, b = part.partition("-")
+    n += int(b or a) - int(a) + 1
+print(n)' "$PIN_WRK_CPU")}
 
 PORT_OURS=$((BASE_PORT + 1))
 PORT_FASTAPI=$((BASE_PORT + 2))
@@ -89,18 +98,21 @@ case "$PIN" in
   *) die "PIN must be 0, 1 or both, not '$PIN'" ;;
 esac
 
-# The command prefixes of the current mode (see use_mode): empty, or taskset.
+# The command prefixes of the current mode (see use_mode): empty, or taskset; and wrk's threads.
 SERVER_PIN=()
 WRK_PIN=()
+WRK_THREADS=$THREADS
 # use_mode shared|pinned: where the next measurements run and where their results go.
 use_mode() {
   if [[ "$1" == pinned ]]; then
     SERVER_PIN=(taskset -c "$PIN_SERVER_CPU")
     WRK_PIN=(taskset -c "$PIN_WRK_CPU")
+    WRK_THREADS=$PIN_THREADS
     RESULTS_DIR="$WORK/results-pinned"
   else
     SERVER_PIN=()
     WRK_PIN=()
+    WRK_THREADS=$THREADS
     RESULTS_DIR="$WORK/results"
   fi
 }
@@ -247,8 +259,8 @@ measure_once() {
   local url="http://127.0.0.1:$port$route"
   wait_quiet
   log "$id (round $round of $ROUNDS): $server GET $route, $tokens token(s): warm-up $WARMUP, then $DURATION"
-  ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/tokens.lua" \
-    "$url" -- "$file" "$THREADS" >/dev/null
+  ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/tokens.lua" \
+    "$url" -- "$file" "$WRK_THREADS" >/dev/null
   if [[ "$server" == ours* ]]; then
     hits0=$(ours_counter token_cache_hits_total)
     misses0=$(ours_counter token_cache_misses_total)
@@ -257,8 +269,8 @@ measure_once() {
   snap0=$(python3 "$HERE/cpu.py" snapshot "$SERVER_PID")
   t0=$(date +%s.%N)
   # bash's `time` gives wrk's own CPU time, to tell it apart from other work on the machine.
-  { TIMEFORMAT='%U %S'; time ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$THREADS" -c"$CONNECTIONS" \
-      -d"$DURATION" --latency -s "$HERE/tokens.lua" "$url" -- "$file" "$THREADS" >"$out"; } 2>"$out.cpu" \
+  { TIMEFORMAT='%U %S'; time ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$WRK_THREADS" -c"$CONNECTIONS" \
+      -d"$DURATION" --latency -s "$HERE/tokens.lua" "$url" -- "$file" "$WRK_THREADS" >"$out"; } 2>"$out.cpu" \
     || { cat "$out" "$out.cpu" >&2; die "$id: wrk failed"; }
   t1=$(date +%s.%N)
   snap1=$(python3 "$HERE/cpu.py" snapshot "$SERVER_PID")
@@ -427,7 +439,7 @@ for mode in "${MODES[@]}"; do
   fi
   measure_all
   cat >"$RESULTS_DIR/meta.env" <<EOF
-DURATION='$DURATION' WARMUP='$WARMUP' THREADS='$THREADS' CONNECTIONS='$CONNECTIONS'
+DURATION='$DURATION' WARMUP='$WARMUP' THREADS='$WRK_THREADS' CONNECTIONS='$CONNECTIONS'
 POOL='$POOL' POOL_BIG='$POOL_BIG' QUIET_MAX='$QUIET_MAX' RETRIES='$RETRIES' ROUNDS='$ROUNDS'
 BENCH_PINNED='$([[ "$mode" == pinned ]] && echo 1 || echo 0)' PIN_SERVER_CPU='$PIN_SERVER_CPU' PIN_WRK_CPU='$PIN_WRK_CPU'
 BENCH_QUICK='$QUICK'
