@@ -244,16 +244,12 @@ fn uuid_v7(now_ms: i64, random: [u8; 10]) -> [u8; 36] {
     bytes[6] = (bytes[6] & 0x0f) | 0x70;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut text = [0u8; 36];
-    let mut at = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            text[at] = b'-';
-            at += 1;
-        }
+    // Where each byte's two hex digits go in 8-4-4-4-12 (the dashes are at 8, 13, 18, 23).
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    let mut text = [b'-'; 36];
+    for (b, at) in bytes.iter().zip(AT) {
         text[at] = HEX[usize::from(b >> 4)];
         text[at + 1] = HEX[usize::from(b & 0x0f)];
-        at += 2;
     }
     text
 }
