@@ -84,8 +84,8 @@ if pinned:
 else:
     w(f"- Machine: {env['BENCH_NPROC']} cores, {env['BENCH_CPU']}; the servers and the load generator share it")
 w(f"- Load: `wrk -t{env['THREADS']} -c{env['CONNECTIONS']} -d{env['DURATION']}` per measurement, after a "
-  f"{env['WARMUP']} warm-up; one server running at a time, all on loopback; {env['ROUNDS']} rounds of "
-  "each scenario, interleaved: the median round is shown")
+  f"{env['WARMUP']} warm-up; one server running at a time, all on loopback; {env['ROUNDS']} rounds, "
+  "each measuring every server in turn (started afresh): the median round is shown")
 w(f"- Versions: {env['BENCH_VERSIONS']}")
 w("")
 w("| Server | Route | Tokens | req/s (median) | req/s range | p50 ms | p99 ms | non-2xx | token cache hits "

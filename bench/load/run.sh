@@ -16,13 +16,15 @@
 #     (bench/load/mint, a standalone cargo project), installs the Python peer into
 #     bench/load/.venv (pinned requirements.txt) and the Node peer with `npm ci`;
 #  3. mints one RSA key pair and POOL_BIG tokens (1-hour lifetime, distinct users, `email`
-#     claim, `azp` set); the pools are prefixes: 1 token, POOL tokens, POOL_BIG tokens;
+#     claim, `azp` set), afresh for each mode; the pools are prefixes: 1 token, POOL tokens,
+#     POOL_BIG tokens;
 #  4. starts each server in turn, alone, on loopback, every one verifying networklessly with
 #     the same PEM public key (ours: CLERK_JWT_KEY; FastAPI: python-jose with the PEM in memory;
 #     Node: verifyToken's `jwtKey`), checks a valid token gets 200 with the right body and a
-#     tampered one 401, then runs wrk (WARMUP discarded, then DURATION measured) per scenario,
-#     ROUNDS times, interleaved; records wrk's figures and the CPU time the server, wrk and
-#     anything else used;
+#     tampered one 401, then runs wrk (WARMUP discarded, then DURATION measured) per scenario;
+#     ROUNDS rounds, each of which starts and measures every server in turn, so that the
+#     machine's drift over the run affects all servers alike; records wrk's figures and the CPU
+#     time the server, wrk and anything else used;
 #  5. fails if any measured response was not 2xx, then prints the results and the ratios
 #     against the targets, and writes them to bench/load/results.md.
 #
@@ -240,16 +242,13 @@ measure() {
   grep -qx "$1" "$RESULTS_DIR/order.txt" 2>/dev/null || echo "$1" >>"$RESULTS_DIR/order.txt"
 }
 
-# scenarios SERVER PORT "ID ROUTE TOKENS"...: ROUNDS rounds of every scenario, interleaved so
-# that a slow drift of the machine affects them alike; the report takes each one's median.
+# scenarios ROUND SERVER PORT "ID ROUTE TOKENS"...: one round of each scenario of a server.
 scenarios() {
-  local server=$1 port=$2 round scenario id route tokens
-  shift 2
-  for round in $(seq 1 "$ROUNDS"); do
-    for scenario in "$@"; do
-      read -r id route tokens <<<"$scenario"
-      measure "$id" "$server" "$route" "$tokens" "$port" "$round"
-    done
+  local round=$1 server=$2 port=$3 scenario id route tokens
+  shift 3
+  for scenario in "$@"; do
+    read -r id route tokens <<<"$scenario"
+    measure "$id" "$server" "$route" "$tokens" "$port" "$round"
   done
 }
 
@@ -378,11 +377,15 @@ fi
 log "Node peer: npm ci"
 (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
 
-log "minting a key pair and $POOL_BIG tokens"
-"$MINT" "$WORK" 1 "$POOL" "$POOL_BIG"
-ISSUER=$(cat "$WORK/issuer.txt")
-AZP=$(cat "$WORK/azp.txt")
-PEM=$(cat "$WORK/key.pem")
+# mint_tokens: a fresh key pair and token pools, before each mode's measurements (the tokens
+# live 1 hour, and both modes together take longer).
+mint_tokens() {
+  log "minting a key pair and $POOL_BIG tokens"
+  "$MINT" "$WORK" 1 "$POOL" "$POOL_BIG"
+  ISSUER=$(cat "$WORK/issuer.txt")
+  AZP=$(cat "$WORK/azp.txt")
+  PEM=$(cat "$WORK/key.pem")
+}
 
 # ---------------------------------------------------------------------------------------------
 # measure_all: every server and scenario, in the current mode (see use_mode), into RESULTS_DIR.
@@ -391,49 +394,56 @@ measure_all() {
   # app logs nothing); a last run with the default `info` shows what the access log costs.
   ours_env=("${base_env[@]}" "CLERK_JWT_KEY=$PEM" "CLERK_ISSUER=$ISSUER" "CLERK_AUTHORIZED_PARTIES=$AZP"
     "BIND=127.0.0.1:$PORT_OURS" "DATABASE_URL=sqlite://$WORK/api.db?mode=rwc")
-  rm -f "$WORK"/api.db*
-  start_server ours "$PORT_OURS" "$WORK/ours.log" "${ours_env[@]}" RUST_LOG=warn "$API_SERVER"
-  check_server ours "$PORT_OURS"
-  # /healthz is measured with the same requests (Authorization header included, which it
-  # ignores) as /protected, so that the ratios isolate what authentication costs.
-  scenarios ours "$PORT_OURS" \
-    "ours-healthz /healthz 1" "ours-protected-1 /protected 1" \
-    "ours-healthz-pool /healthz $POOL" "ours-protected-pool /protected $POOL" \
-    "ours-protected-big /protected $POOL_BIG"
-
-  start_server ours-info "$PORT_OURS" "$WORK/ours-info.log" "${ours_env[@]}" RUST_LOG=info "$API_SERVER"
-  scenarios ours-info "$PORT_OURS" "ours-info-protected-pool /protected $POOL"
-  stop_server
-
-  # FastAPI: uvicorn[standard] (uvloop, httptools), 2 worker processes for the 2 cores.
-  start_server fastapi "$PORT_FASTAPI" "$WORK/fastapi.log" "${base_env[@]}" "CLERK_JWT_KEY_FILE=$WORK/key.pem" \
-    "$VENV/bin/uvicorn" --app-dir "$HERE" fastapi_app:app --host 127.0.0.1 --port "$PORT_FASTAPI" \
-    --workers 2 --no-access-log --log-level warning
-  check_server fastapi "$PORT_FASTAPI"
-  scenarios fastapi "$PORT_FASTAPI" \
-    "fastapi-healthz /healthz 1" "fastapi-protected-1 /protected 1" "fastapi-protected-pool /protected $POOL"
-  stop_server
-
-  # Node: one process (Node's default), then optionally a 2-process cluster.
   node_env=("${base_env[@]}" "CLERK_JWT_KEY_FILE=$WORK/key.pem" "CLERK_AUTHORIZED_PARTIES=$AZP"
     "PORT=$PORT_NODE" "NODE_ENV=production")
-  start_server node "$PORT_NODE" "$WORK/node.log" "${node_env[@]}" NODE_WORKERS=1 node "$HERE/node_app.mjs"
-  check_server node "$PORT_NODE"
-  scenarios node "$PORT_NODE" \
-    "node-healthz /healthz 1" "node-protected-1 /protected 1" "node-protected-pool /protected $POOL"
-  stop_server
-  if [[ "$NODE_CLUSTER" == 1 ]]; then
-    start_server node-cluster "$PORT_NODE" "$WORK/node-cluster.log" "${node_env[@]}" NODE_WORKERS=2 node "$HERE/node_app.mjs"
-    check_server node-cluster "$PORT_NODE"
-    scenarios node-cluster "$PORT_NODE" \
-      "node2-healthz /healthz 1" "node2-protected-1 /protected 1" "node2-protected-pool /protected $POOL"
+  # Round by round, every server in turn: the machine's speed drifts over a run (other tenants
+  # of a shared host), and a ratio of two servers measured a quarter of an hour apart would
+  # measure that drift too. Each server starts afresh in each round.
+  local round
+  for round in $(seq 1 "$ROUNDS"); do
+    rm -f "$WORK"/api.db*
+    start_server ours "$PORT_OURS" "$WORK/ours.log" "${ours_env[@]}" RUST_LOG=warn "$API_SERVER"
+    check_server ours "$PORT_OURS"
+    # /healthz is measured with the same requests (Authorization header included, which it
+    # ignores) as /protected, so that the ratios isolate what authentication costs.
+    scenarios "$round" ours "$PORT_OURS" \
+      "ours-healthz /healthz 1" "ours-protected-1 /protected 1" \
+      "ours-healthz-pool /healthz $POOL" "ours-protected-pool /protected $POOL" \
+      "ours-protected-big /protected $POOL_BIG"
+
+    start_server ours-info "$PORT_OURS" "$WORK/ours-info.log" "${ours_env[@]}" RUST_LOG=info "$API_SERVER"
+    scenarios "$round" ours-info "$PORT_OURS" "ours-info-protected-pool /protected $POOL"
     stop_server
-  fi
+
+    # FastAPI: uvicorn[standard] (uvloop, httptools), 2 worker processes for the 2 cores.
+    start_server fastapi "$PORT_FASTAPI" "$WORK/fastapi.log" "${base_env[@]}" "CLERK_JWT_KEY_FILE=$WORK/key.pem" \
+      "$VENV/bin/uvicorn" --app-dir "$HERE" fastapi_app:app --host 127.0.0.1 --port "$PORT_FASTAPI" \
+      --workers 2 --no-access-log --log-level warning
+    check_server fastapi "$PORT_FASTAPI"
+    scenarios "$round" fastapi "$PORT_FASTAPI" \
+      "fastapi-healthz /healthz 1" "fastapi-protected-1 /protected 1" "fastapi-protected-pool /protected $POOL"
+    stop_server
+
+    # Node: one process (Node's default), then optionally a 2-process cluster.
+    start_server node "$PORT_NODE" "$WORK/node.log" "${node_env[@]}" NODE_WORKERS=1 node "$HERE/node_app.mjs"
+    check_server node "$PORT_NODE"
+    scenarios "$round" node "$PORT_NODE" \
+      "node-healthz /healthz 1" "node-protected-1 /protected 1" "node-protected-pool /protected $POOL"
+    stop_server
+    if [[ "$NODE_CLUSTER" == 1 ]]; then
+      start_server node-cluster "$PORT_NODE" "$WORK/node-cluster.log" "${node_env[@]}" NODE_WORKERS=2 node "$HERE/node_app.mjs"
+      check_server node-cluster "$PORT_NODE"
+      scenarios "$round" node-cluster "$PORT_NODE" \
+        "node2-healthz /healthz 1" "node2-protected-1 /protected 1" "node2-protected-pool /protected $POOL"
+      stop_server
+    fi
+  done
 }
 
 for mode in "${MODES[@]}"; do
   use_mode "$mode"
   mkdir -p "$RESULTS_DIR"
+  mint_tokens
   if [[ "$mode" == pinned ]]; then
     log "pinned measurements: every server on CPU $PIN_SERVER_CPU, wrk on CPU $PIN_WRK_CPU"
   fi
