@@ -24,6 +24,7 @@ pub mod dev;
 pub mod error;
 pub mod http;
 pub mod revocation;
+mod serve;
 pub mod sync;
 
 use std::fmt;
@@ -230,16 +231,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     // The dev console's routes exist only with `--dev`: they drive the emulator unauthenticated.
     let app = http::app(state.clone(), dev.as_ref().map(DevClerk::console));
     let mut shutdown = stopped.clone();
-    let serving = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
-    });
+    let serving = tokio::spawn(serve::serve(listener, app, async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    }));
     let mut background = vec![
         tokio::spawn(keep_keys_fresh(verifier.clone(), stopped.clone())),
         tokio::spawn(prune_old_rows(db.clone(), stopped.clone())),
