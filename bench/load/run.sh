@@ -2,10 +2,10 @@
 # Load benchmark: our reference server (`api-server`, release build) against the classic
 # "FastAPI + Clerk" app and Clerk's own Node SDK, on the same machine, with the same tokens.
 #
-#   bench/load/run.sh      # about 15 minutes after the builds (longer if other work keeps the
-#                          # machine busy); prints a Markdown report, also written to
-#                          # bench/load/results.md
-#   PIN=both bench/load/run.sh   # the same, then every row again pinned (twice as long)
+#   bench/load/run.sh      # about 25 minutes after the builds (longer if other work keeps the
+#                          # machine busy): every row with the cores shared, then pinned;
+#                          # prints a Markdown report, also written to bench/load/results.md
+#   PIN=1 bench/load/run.sh      # pinned rows only (half as long); PIN=0: shared rows only
 #   QUICK=1 bench/load/run.sh    # a smoke test of the plumbing (1 round of 3 s): not a result
 #
 # Not part of CI: it takes minutes and its numbers depend on the machine.
@@ -38,13 +38,15 @@
 # other work used more than that; ROUNDS (3): measurements of each scenario (median reported);
 # REPORT_ONLY (1: only render results.md again from the last run's raw results in .work/).
 #
-# PIN: 0 (default) lets the kernel place the servers and wrk on any core, so the load generator
-# and the server compete for the same cores. 1 runs every measurement pinned: each server
+# PIN: 0 lets the kernel place the servers and wrk on any core, so the load generator and the
+# server compete for the same cores. 1 runs every measurement pinned: each server
 # (ours, FastAPI, Node, Node cluster, all alike, every process of it) under
 # `taskset -c PIN_SERVER_CPU` (1) and wrk under `taskset -c PIN_WRK_CPU` (0), so that the load
 # generator never shares a core with the server; a multi-process server's processes then share
-# its one core, and our server's runtime sizes itself to it. `both` runs everything unpinned,
-# then everything pinned; results.md then has both sets of tables, the pinned ones labelled.
+# its one core, and our server's runtime sizes itself to it. `both` (the default) runs
+# everything unpinned, then everything pinned; results.md then has both sets of tables, the
+# pinned ones labelled. The pinned ones are what compare the servers: shared, wrk needs as much
+# CPU per request as our server, so it holds our rate to half the machine.
 # QUICK=1: a smoke test of the plumbing, not a measurement: ROUNDS=1, DURATION=3s, WARMUP=1s,
 # RETRIES=1, QUIET_TIMEOUT=0, POOL_BIG=2000 unless set; its report says so.
 
@@ -74,7 +76,7 @@ QUIET_MAX=${QUIET_MAX:-10}
 QUIET_TIMEOUT=${QUIET_TIMEOUT:-600}
 RETRIES=${RETRIES:-3}
 ROUNDS=${ROUNDS:-3}
-PIN=${PIN:-0}
+PIN=${PIN:-both}
 PIN_SERVER_CPU=${PIN_SERVER_CPU:-1}
 PIN_WRK_CPU=${PIN_WRK_CPU:-0}
 # wrk's threads when pinned: one per core it may use (a second thread on its one core only
