@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::error::WebhookError;
-use crate::resources::{DeletedObject, Organization, OrganizationMembership, Session, User};
+use clerk_types::{DeletedObject, Organization, OrganizationMembership, Session, User};
 
 /// The deepest nesting of arrays and objects accepted in a body (the envelope object is
 /// level 1). Clerk's events nest about 5 levels; serde_json itself stops at 128.

@@ -3,15 +3,16 @@
 
 mod error;
 mod event;
-mod resources;
 mod webhook;
 
-pub use error::{ConfigError, WebhookError};
-pub use event::{Event, EventData, MAX_JSON_DEPTH};
-pub use resources::{
+/// Clerk's objects, from `clerk-types` (shared with `clerk-backend`): only `id` is required, a
+/// field of an unexpected type reads as absent, and unknown fields are kept in `extra`.
+pub use clerk_types::{
     DeletedObject, EmailAddress, Organization, OrganizationMembership, PublicUserData, Session,
     User,
 };
+pub use error::{ConfigError, WebhookError};
+pub use event::{Event, EventData, MAX_JSON_DEPTH};
 pub use webhook::{
     Clock, SystemClock, Webhook, DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, MAX_ID_LEN,
     MAX_SIGNATURE_HEADER_LEN, SIGNING_SECRET_ENV,

@@ -1,8 +1,9 @@
-//! The Clerk objects carried in webhook `data`: users, sessions, organizations, memberships.
+//! Clerk's objects: users, sessions, organizations, memberships, as webhook `data` and Backend
+//! API answers carry them.
 //!
 //! Only the object's own `id` is required. Every other field is optional or defaulted, reads as
 //! absent when Clerk sends `null` or a value of another type, and fields this version does not
-//! know are kept in `extra`, so a change on Clerk's side never makes an event unreadable.
+//! know are kept in `extra`, so a change on Clerk's side never makes an object unreadable.
 //! Times are Unix milliseconds.
 
 use serde::de::DeserializeOwned;
@@ -256,4 +257,144 @@ where
             .collect(),
         _ => Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_the_id_is_required() {
+        let user: User = serde_json::from_value(json!({"id": "user_1"})).unwrap();
+        assert_eq!(user.id, "user_1");
+        assert!(user.email_addresses.is_empty());
+        assert_eq!(user.first_name, None);
+        assert!(user.public_metadata.is_empty());
+        assert_eq!(user.primary_email(), None);
+        assert!(serde_json::from_value::<User>(json!({"first_name": "Ada"})).is_err());
+        assert!(serde_json::from_value::<Organization>(json!({})).is_err());
+        assert!(serde_json::from_value::<Session>(json!({"id": "sess_1"})).is_err());
+    }
+
+    #[test]
+    fn fields_of_another_type_or_null_read_as_absent() {
+        let user: User = serde_json::from_value(json!({
+            "id": "user_1",
+            "first_name": 7,
+            "last_name": null,
+            "public_metadata": "not an object",
+            "created_at": "yesterday",
+            "email_addresses": "none",
+        }))
+        .unwrap();
+        assert_eq!(user.first_name, None);
+        assert_eq!(user.last_name, None);
+        assert!(user.public_metadata.is_empty());
+        assert_eq!(user.created_at, None);
+        assert!(user.email_addresses.is_empty());
+
+        let organization: Organization =
+            serde_json::from_value(json!({"id": "org_1", "name": ["Acme"], "members_count": "3"}))
+                .unwrap();
+        assert_eq!(organization.name, "");
+        assert_eq!(organization.members_count, None);
+        let deleted: DeletedObject =
+            serde_json::from_value(json!({"id": "user_1", "deleted": "yes"})).unwrap();
+        assert!(!deleted.deleted);
+    }
+
+    #[test]
+    fn list_entries_that_do_not_fit_are_skipped() {
+        let user: User = serde_json::from_value(json!({
+            "id": "user_1",
+            "primary_email_address_id": "idn_2",
+            "email_addresses": [
+                {"id": "idn_1", "email_address": "old@example.com"},
+                {"email_address": "no id"},
+                3,
+                {"id": "idn_2", "email_address": "ada@example.com"},
+            ],
+        }))
+        .unwrap();
+        assert_eq!(user.email_addresses.len(), 2);
+        assert_eq!(user.primary_email(), Some("ada@example.com"));
+
+        let membership: OrganizationMembership = serde_json::from_value(
+            json!({"id": "orgmem_1", "permissions": ["org:a", 1, null, "org:b"]}),
+        )
+        .unwrap();
+        assert_eq!(membership.permissions, ["org:a", "org:b"]);
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_and_written_back() {
+        let sent = json!({
+            "id": "user_1",
+            "first_name": "Ada",
+            "banned": false,
+            "phone_numbers": [{"id": "idn_p"}],
+        });
+        let user: User = serde_json::from_value(sent).unwrap();
+        assert_eq!(user.extra["banned"], json!(false));
+        let written = serde_json::to_value(&user).unwrap();
+        assert_eq!(written["phone_numbers"], json!([{"id": "idn_p"}]));
+        assert_eq!(written["first_name"], json!("Ada"));
+        assert_eq!(serde_json::from_value::<User>(written).unwrap(), user);
+    }
+
+    #[test]
+    fn a_primary_email_id_that_matches_no_address_gives_none() {
+        let user: User = serde_json::from_value(json!({
+            "id": "user_1",
+            "primary_email_address_id": "idn_gone",
+            "email_addresses": [{"id": "idn_1", "email_address": "ada@example.com"}],
+        }))
+        .unwrap();
+        assert_eq!(user.primary_email(), None);
+    }
+
+    #[test]
+    fn memberships_name_their_user_and_organization() {
+        let membership: OrganizationMembership = serde_json::from_value(json!({
+            "id": "orgmem_1",
+            "role": "org:admin",
+            "organization": {"id": "org_1", "name": "Acme"},
+            "public_user_data": {"user_id": "user_1", "identifier": "ada@example.com"},
+        }))
+        .unwrap();
+        assert_eq!(membership.user_id(), Some("user_1"));
+        assert_eq!(membership.organization_id(), Some("org_1"));
+
+        let bare: OrganizationMembership =
+            serde_json::from_value(json!({"id": "orgmem_2", "public_user_data": {"id": 1}}))
+                .unwrap();
+        assert_eq!(bare.user_id(), None);
+        assert_eq!(bare.organization_id(), None);
+        assert_eq!(bare.role, "");
+    }
+
+    #[test]
+    fn a_session_may_carry_its_user() {
+        let session: Session = serde_json::from_value(json!({
+            "id": "sess_1",
+            "user_id": "user_1",
+            "status": "active",
+            "user": {"id": "user_1", "first_name": "Ada"},
+        }))
+        .unwrap();
+        assert_eq!(session.status.as_deref(), Some("active"));
+        assert_eq!(
+            session.user.as_ref().and_then(|u| u.first_name.as_deref()),
+            Some("Ada")
+        );
+        let without: Session =
+            serde_json::from_value(json!({"id": "sess_2", "user_id": "user_1", "user": "x"}))
+                .unwrap();
+        assert_eq!(without.user, None);
+        assert!(serde_json::to_value(&without)
+            .unwrap()
+            .get("user")
+            .is_none());
+    }
 }
