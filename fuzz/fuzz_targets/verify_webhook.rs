@@ -31,7 +31,8 @@ use std::sync::OnceLock;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use clerk_webhooks::{
-    Event, Webhook, WebhookError, DEFAULT_TOLERANCE, MAX_ID_LEN, MAX_SIGNATURE_HEADER_LEN,
+    Event, FixedClock, Webhook, WebhookError, DEFAULT_TOLERANCE, MAX_ID_LEN,
+    MAX_SIGNATURE_HEADER_LEN,
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
@@ -59,10 +60,12 @@ const NAMES: [&str; 6] = [
 fn verifiers() -> &'static [Webhook; 4] {
     static VERIFIERS: OnceLock<[Webhook; 4]> = OnceLock::new();
     VERIFIERS.get_or_init(|| {
-        let one = Webhook::new(SECRETS[0]).unwrap().with_clock(|| NOW);
+        let one = Webhook::new(SECRETS[0])
+            .unwrap()
+            .with_clock(FixedClock::at_secs(NOW));
         let both = Webhook::from_secret_list(&SECRETS.join(" "))
             .unwrap()
-            .with_clock(|| NOW);
+            .with_clock(FixedClock::at_secs(NOW));
         [
             one.clone(),
             one.with_max_body_bytes(SMALL_BODY_LIMIT),

@@ -5,6 +5,9 @@ mod error;
 mod event;
 mod webhook;
 
+/// The clock of the timestamp check, from `clerk-types`: [`SystemClock`] by default,
+/// [`FixedClock`] in tests (see [`Webhook::with_clock`]).
+pub use clerk_types::{Clock, FixedClock, SystemClock};
 /// Clerk's objects, from `clerk-types` (shared with `clerk-backend`): only `id` is required, a
 /// field of an unexpected type reads as absent, and unknown fields are kept in `extra`.
 pub use clerk_types::{
@@ -14,6 +17,6 @@ pub use clerk_types::{
 pub use error::{ConfigError, WebhookError};
 pub use event::{Event, EventData, MAX_JSON_DEPTH};
 pub use webhook::{
-    Clock, SystemClock, Webhook, DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, MAX_ID_LEN,
-    MAX_SIGNATURE_HEADER_LEN, SIGNING_SECRET_ENV,
+    Webhook, DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, MAX_ID_LEN, MAX_SIGNATURE_HEADER_LEN,
+    SIGNING_SECRET_ENV,
 };

@@ -3,12 +3,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
+use clerk_types::{Clock, SystemClock};
 use http::HeaderMap;
 use ring::hmac;
 
@@ -42,38 +43,6 @@ const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::Indifferent)
         .with_decode_allow_trailing_bits(true),
 );
-
-/// A source of "now" for the timestamp check; inject a fixed one in tests.
-///
-/// Any `Fn() -> i64` closure returning Unix seconds is a clock:
-///
-/// ```
-/// # fn main() -> Result<(), clerk_webhooks::ConfigError> {
-/// let webhook = clerk_webhooks::Webhook::new("whsec_c2VjcmV0")?.with_clock(|| 1_700_000_000);
-/// # Ok(()) }
-/// ```
-pub trait Clock: Send + Sync + 'static {
-    /// Now, in seconds since the Unix epoch.
-    fn now_unix_secs(&self) -> i64;
-}
-
-impl<F: Fn() -> i64 + Send + Sync + 'static> Clock for F {
-    fn now_unix_secs(&self) -> i64 {
-        self()
-    }
-}
-
-/// The system clock, the default.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_unix_secs(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-    }
-}
 
 /// The three header names of one naming scheme.
 struct HeaderNames {
@@ -201,7 +170,16 @@ impl Webhook {
         self
     }
 
-    /// The clock for the timestamp check (default [`SystemClock`]).
+    /// The clock for the timestamp check (default [`SystemClock`]). In tests, a
+    /// [`FixedClock`](crate::FixedClock); give an `Arc` of it to move time while the verifier
+    /// holds it.
+    ///
+    /// ```
+    /// use clerk_webhooks::{FixedClock, Webhook};
+    /// # fn main() -> Result<(), clerk_webhooks::ConfigError> {
+    /// let webhook = Webhook::new("whsec_c2VjcmV0")?.with_clock(FixedClock::at_secs(1_700_000_000));
+    /// # Ok(()) }
+    /// ```
     pub fn with_clock(mut self, clock: impl Clock) -> Webhook {
         self.clock = Arc::new(clock);
         self
@@ -275,7 +253,7 @@ impl Webhook {
     }
 
     fn check_timestamp(&self, timestamp: i64) -> Result<(), WebhookError> {
-        let now = self.clock.now_unix_secs();
+        let now = i64::try_from(self.clock.now_ms() / 1000).unwrap_or(i64::MAX);
         if now.saturating_sub(timestamp) > self.tolerance_secs {
             return Err(WebhookError::TimestampTooOld);
         }

@@ -1,7 +1,7 @@
 //! Typed Clerk events from realistic payloads (`tests/fixtures/`), and the tolerance rules:
 //! unknown types and fields kept, mismatched data kept raw, bounded JSON.
 
-use clerk_webhooks::{Event, EventData, Webhook, WebhookError, MAX_JSON_DEPTH};
+use clerk_webhooks::{Event, EventData, FixedClock, Webhook, WebhookError, MAX_JSON_DEPTH};
 use serde_json::{json, Value};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -440,7 +440,7 @@ fn events_serialize_back_to_the_same_json() {
 fn signed_fixtures_verify_and_parse() {
     let webhook = Webhook::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
         .unwrap()
-        .with_clock(|| 1_716_883_200);
+        .with_clock(FixedClock::at_secs(1_716_883_200));
     for name in [
         "user.created",
         "organizationMembership.created",

@@ -1,11 +1,12 @@
 //! Every verification rule of clerk-spec §6 and security.md §8, one test each.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use clerk_webhooks::{
-    ConfigError, Webhook, WebhookError, DEFAULT_MAX_BODY_BYTES, MAX_ID_LEN,
+    ConfigError, FixedClock, Webhook, WebhookError, DEFAULT_MAX_BODY_BYTES, MAX_ID_LEN,
     MAX_SIGNATURE_HEADER_LEN,
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -18,7 +19,9 @@ const BODY: &[u8] =
     br#"{"type":"user.deleted","object":"event","data":{"id":"user_1","deleted":true}}"#;
 
 fn webhook() -> Webhook {
-    Webhook::new(SECRET).unwrap().with_clock(|| NOW)
+    Webhook::new(SECRET)
+        .unwrap()
+        .with_clock(FixedClock::at_secs(NOW))
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -74,7 +77,9 @@ fn valid_delivery_is_accepted() {
 
 #[test]
 fn standard_webhooks_reference_vector_is_reproduced_and_verified() {
-    let webhook = Webhook::new(SECRET).unwrap().with_clock(|| 1_614_265_330);
+    let webhook = Webhook::new(SECRET)
+        .unwrap()
+        .with_clock(FixedClock::at_secs(1_614_265_330));
     let body = br#"{"test": 2432232314}"#;
     let signature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
     assert_eq!(
@@ -311,6 +316,31 @@ fn tolerance_is_configurable() {
 }
 
 #[test]
+fn a_delivery_goes_stale_as_a_shared_clock_moves() {
+    let clock = Arc::new(FixedClock::at_secs(NOW));
+    let webhook = Webhook::new(SECRET).unwrap().with_clock(Arc::clone(&clock));
+    let map = signed(&webhook, ID, NOW, BODY);
+    webhook.verify(&map, BODY).unwrap();
+    clock.advance(Duration::from_secs(300));
+    webhook.verify(&map, BODY).unwrap();
+    clock.advance(Duration::from_secs(1));
+    assert!(matches!(
+        webhook.verify(&map, BODY),
+        Err(WebhookError::TimestampTooOld)
+    ));
+}
+
+#[test]
+fn the_clock_is_read_in_whole_seconds() {
+    // 300.999 s after the timestamp is still within 300 s: the milliseconds are dropped.
+    let clock = FixedClock::at_ms((NOW as u64 + 300) * 1000 + 999);
+    let webhook = Webhook::new(SECRET).unwrap().with_clock(clock);
+    webhook
+        .verify(&signed(&webhook, ID, NOW, BODY), BODY)
+        .unwrap();
+}
+
+#[test]
 fn timestamp_is_checked_before_the_signature() {
     // A replay of a genuine delivery says "too old", not "no matching signature".
     let map = with(
@@ -440,7 +470,7 @@ fn rotation_accepts_a_signature_from_either_secret() {
         .unwrap()
         .with_secret(OTHER_SECRET)
         .unwrap()
-        .with_clock(|| NOW);
+        .with_clock(FixedClock::at_secs(NOW));
     let old = Webhook::new(SECRET).unwrap();
     let new = Webhook::new(OTHER_SECRET).unwrap();
     rotated.verify(&signed(&old, ID, NOW, BODY), BODY).unwrap();
@@ -453,8 +483,14 @@ fn rotation_accepts_a_signature_from_either_secret() {
         format!("{} {}", old.sign(ID, NOW, BODY), new.sign(ID, NOW, BODY))
     );
     let map = with(valid(), "svix-signature", &both);
-    old.clone().with_clock(|| NOW).verify(&map, BODY).unwrap();
-    new.clone().with_clock(|| NOW).verify(&map, BODY).unwrap();
+    old.clone()
+        .with_clock(FixedClock::at_secs(NOW))
+        .verify(&map, BODY)
+        .unwrap();
+    new.clone()
+        .with_clock(FixedClock::at_secs(NOW))
+        .verify(&map, BODY)
+        .unwrap();
 
     let stranger = Webhook::new("whsec_c3RyYW5nZXI=").unwrap();
     assert!(matches!(
@@ -470,7 +506,9 @@ fn secret_lists_are_split_on_commas_and_whitespace() {
         format!("{SECRET} {OTHER_SECRET}"),
         format!(" {SECRET} ,\n {OTHER_SECRET} , "),
     ] {
-        let rotated = Webhook::from_secret_list(&list).unwrap().with_clock(|| NOW);
+        let rotated = Webhook::from_secret_list(&list)
+            .unwrap()
+            .with_clock(FixedClock::at_secs(NOW));
         let new = Webhook::new(OTHER_SECRET).unwrap();
         rotated.verify(&signed(&new, ID, NOW, BODY), BODY).unwrap();
         rotated.verify(&valid(), BODY).unwrap();
@@ -492,7 +530,9 @@ fn from_env_reads_the_signing_secret_variable() {
         "CLERK_WEBHOOK_SIGNING_SECRET",
         format!("{OTHER_SECRET} {SECRET}"),
     );
-    let webhook = Webhook::from_env().unwrap().with_clock(|| NOW);
+    let webhook = Webhook::from_env()
+        .unwrap()
+        .with_clock(FixedClock::at_secs(NOW));
     webhook.verify(&valid(), BODY).unwrap();
 
     std::env::set_var("CLERK_WEBHOOK_SIGNING_SECRET", "   ");
@@ -507,7 +547,7 @@ fn from_env_reads_the_signing_secret_variable() {
 fn the_whsec_prefix_is_optional() {
     let bare = Webhook::new(SECRET.strip_prefix("whsec_").unwrap())
         .unwrap()
-        .with_clock(|| NOW);
+        .with_clock(FixedClock::at_secs(NOW));
     bare.verify(&valid(), BODY).unwrap();
     assert_eq!(bare.sign(ID, NOW, BODY), webhook().sign(ID, NOW, BODY));
 }
