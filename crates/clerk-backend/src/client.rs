@@ -39,7 +39,7 @@ const CLIENT_USER_AGENT: &str = concat!("clerk-backend-rs/", env!("CARGO_PKG_VER
 /// A Clerk Backend API client. Cheap to clone (clones share the connection pool).
 ///
 /// Every request carries `Authorization: Bearer <secret key>`, `Clerk-API-Version`
-/// ([`clerk_auth::jwks::CLERK_API_VERSION`]) and `User-Agent: clerk-backend-rs/<version>`.
+/// ([`clerk_types::CLERK_API_VERSION`]) and `User-Agent: clerk-backend-rs/<version>`.
 ///
 /// **Retries.** A request is tried again, up to [`ClientBuilder::max_retries`] times, after a
 /// pause of [`BACKOFF_BASE`] doubled per retry, with jitter (half to all of it):
@@ -175,10 +175,8 @@ impl ClientBuilder {
             .map(str::trim)
             .filter(|url| !url.is_empty())
             .unwrap_or(DEFAULT_API_URL);
-        clerk_auth::keys::check_fetch_url(api_url)
+        let mut api_url = clerk_types::check_fetch_url(api_url)
             .map_err(|e| Error::Config(format!("API URL: {e}")))?;
-        let mut api_url = Url::parse(api_url)
-            .map_err(|e| Error::Config(format!("invalid API URL {api_url:?}: {e}")))?;
         if api_url.query().is_some() || api_url.fragment().is_some() {
             return Err(Error::Config(
                 "the API URL must not have a query or a fragment".to_owned(),
@@ -348,7 +346,7 @@ impl Client {
             .request(method.clone(), url.clone())
             .timeout(self.inner.timeout)
             .header(AUTHORIZATION, self.inner.authorization.clone())
-            .header("Clerk-API-Version", clerk_auth::jwks::CLERK_API_VERSION)
+            .header("Clerk-API-Version", clerk_types::CLERK_API_VERSION)
             .header(USER_AGENT, CLIENT_USER_AGENT)
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(body) = body {

@@ -8,11 +8,12 @@ mod page;
 mod sessions;
 mod users;
 
-/// Clerk's objects, shared with `clerk-webhooks`: webhook payloads and Backend API responses
-/// share Clerk's object shapes, so one tolerant type serves both. Only `id` is required; a
-/// field of an unexpected type reads as absent, and unknown fields are kept in `extra`, so a
-/// change on Clerk's side never makes an answer unreadable.
-pub use clerk_webhooks::{
+/// Clerk's objects, from `clerk-types` (the same types as `clerk-webhooks`' events carry):
+/// webhook payloads and Backend API responses share Clerk's object shapes, so one tolerant
+/// type serves both. Only `id` is required; a field of an unexpected type reads as absent,
+/// and unknown fields are kept in `extra`, so a change on Clerk's side never makes an answer
+/// unreadable.
+pub use clerk_types::{
     DeletedObject, EmailAddress, Organization, OrganizationMembership, PublicUserData, Session,
     User,
 };
