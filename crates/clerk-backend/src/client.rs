@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::organizations::Organizations;
 use crate::sessions::Sessions;
 use crate::users::Users;
@@ -151,36 +151,34 @@ impl ClientBuilder {
     /// Checks the configuration and builds the client.
     ///
     /// # Errors
-    /// [`Error::Config`] when the secret key is missing or not header-safe, or the API URL is
-    /// invalid or plain `http://` on a non-loopback host.
+    /// [`Error::Config`] with a [`ConfigError`] when the secret key is missing, empty or not
+    /// header-safe, or the API URL is invalid, plain `http://` on a non-loopback host, or has
+    /// a query or a fragment.
     pub fn build(self) -> Result<Client, Error> {
-        let secret_key = self
-            .secret_key
-            .ok_or_else(|| Error::Config("no secret key was given".to_owned()))?;
+        let secret_key = self.secret_key.ok_or(ConfigError::MissingSecretKey)?;
         let secret_key = secret_key.trim();
         if secret_key.is_empty() {
-            return Err(Error::Config("the secret key is empty".to_owned()));
+            return Err(ConfigError::EmptySecretKey.into());
         }
         let mut authorization = HeaderValue::from_str(&format!("Bearer {secret_key}"))
             .ok()
             .filter(|_| secret_key.bytes().all(|b| b.is_ascii_graphic()))
-            .ok_or_else(|| {
-                Error::Config("the secret key contains characters not allowed in a header".into())
-            })?;
+            .ok_or(ConfigError::InvalidSecretKey)?;
         authorization.set_sensitive(true);
 
-        let api_url = self
+        let given = self
             .api_url
             .as_deref()
             .map(str::trim)
             .filter(|url| !url.is_empty())
             .unwrap_or(DEFAULT_API_URL);
-        let mut api_url = clerk_types::check_fetch_url(api_url)
-            .map_err(|e| Error::Config(format!("API URL: {e}")))?;
+        let mut api_url =
+            clerk_types::check_fetch_url(given).map_err(ConfigError::InvalidApiUrl)?;
         if api_url.query().is_some() || api_url.fragment().is_some() {
-            return Err(Error::Config(
-                "the API URL must not have a query or a fragment".to_owned(),
-            ));
+            return Err(ConfigError::ApiUrlNotABase {
+                url: given.to_owned(),
+            }
+            .into());
         }
         // `<base>/v1/...` whether or not the base ends with a slash.
         if let Ok(mut segments) = api_url.path_segments_mut() {
@@ -191,7 +189,7 @@ impl ClientBuilder {
             Some(http) => http,
             None => reqwest::Client::builder()
                 .build()
-                .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
+                .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
         };
         Ok(Client {
             inner: Arc::new(Inner {
@@ -229,10 +227,11 @@ impl Client {
     /// A client from `CLERK_SECRET_KEY` and, if set and not empty, `CLERK_API_URL`.
     ///
     /// # Errors
-    /// [`Error::Config`] when `CLERK_SECRET_KEY` is not set, else as [`ClientBuilder::build`].
+    /// [`ConfigError::MissingSecretKey`] when `CLERK_SECRET_KEY` is not set, else as
+    /// [`ClientBuilder::build`].
     pub fn from_env() -> Result<Client, Error> {
-        let secret_key = std::env::var(SECRET_KEY_ENV)
-            .map_err(|_| Error::Config(format!("{SECRET_KEY_ENV} is not set")))?;
+        let secret_key =
+            std::env::var(SECRET_KEY_ENV).map_err(|_| ConfigError::MissingSecretKey)?;
         let mut builder = Client::builder().secret_key(secret_key);
         if let Ok(api_url) = std::env::var(API_URL_ENV) {
             builder = builder.api_url(api_url);

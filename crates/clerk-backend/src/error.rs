@@ -4,8 +4,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use clerk_types::UrlError;
 use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
+
+use crate::client::{API_URL_ENV, SECRET_KEY_ENV};
 
 /// One entry of a Clerk error response's `errors` array.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,8 +67,9 @@ pub enum Error {
     /// A 2xx answer whose body is not the expected JSON.
     Decode(serde_json::Error),
     /// The client is misconfigured: no or malformed secret key, or an API URL that is not
-    /// `https://` (plain `http://` is allowed on loopback only).
-    Config(String),
+    /// `https://` (plain `http://` is allowed on loopback only). [`ConfigError::setting`] says
+    /// which setting is at fault.
+    Config(ConfigError),
     /// An argument cannot be sent, e.g. an empty object id.
     InvalidArgument(&'static str),
 }
@@ -184,7 +188,7 @@ impl fmt::Display for Error {
             }
             Self::Http(error) => write!(f, "Clerk Backend API request failed: {error}"),
             Self::Decode(error) => write!(f, "Clerk Backend API answer not understood: {error}"),
-            Self::Config(message) => write!(f, "Clerk Backend API client misconfigured: {message}"),
+            Self::Config(error) => write!(f, "Clerk Backend API client misconfigured: {error}"),
             Self::InvalidArgument(message) => write!(f, "invalid argument: {message}"),
         }
     }
@@ -195,6 +199,120 @@ impl std::error::Error for Error {
         match self {
             Self::Http(error) => Some(error),
             Self::Decode(error) => Some(error),
+            Self::Config(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Self {
+        Self::Config(error)
+    }
+}
+
+/// What is wrong with a client's configuration, and which setting it is about
+/// ([`ConfigError::setting`]). No variant holds the secret key, and no message shows it.
+///
+/// ```
+/// use clerk_backend::{Client, Error, Setting};
+///
+/// let error = Client::builder()
+///     .secret_key("sk_test_...")
+///     .api_url("http://api.clerk.com")
+///     .build()
+///     .unwrap_err();
+/// let Error::Config(config) = error else { unreachable!() };
+/// assert_eq!(config.setting(), Setting::ApiUrl);
+/// assert_eq!(config.setting().env_var(), Some("CLERK_API_URL"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No secret key was given (for [`Client::from_env`](crate::Client::from_env):
+    /// `CLERK_SECRET_KEY` is unset or blank).
+    MissingSecretKey,
+    /// The secret key is empty once surrounding whitespace is trimmed.
+    EmptySecretKey,
+    /// The secret key holds characters that cannot go in an `Authorization` header
+    /// (spaces or control characters inside it, non-ASCII).
+    InvalidSecretKey,
+    /// The API URL breaks the URL policy: not a URL, plain `http://` on a host that is not
+    /// loopback, or another scheme.
+    InvalidApiUrl(UrlError),
+    /// The API URL has a query or a fragment; it must be a base URL that `/v1/…` can follow.
+    ApiUrlNotABase {
+        /// The URL given.
+        url: String,
+    },
+    /// The HTTP client could not be built (TLS set-up).
+    HttpClient(String),
+}
+
+/// The setting a [`ConfigError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Setting {
+    /// [`ClientBuilder::secret_key`](crate::ClientBuilder::secret_key), `CLERK_SECRET_KEY`.
+    SecretKey,
+    /// [`ClientBuilder::api_url`](crate::ClientBuilder::api_url), `CLERK_API_URL`.
+    ApiUrl,
+    /// The HTTP client the builder makes when none is given
+    /// ([`ClientBuilder::http_client`](crate::ClientBuilder::http_client)).
+    HttpClient,
+}
+
+impl Setting {
+    /// The environment variable [`Client::from_env`](crate::Client::from_env) reads this
+    /// setting from: [`SECRET_KEY_ENV`](crate::SECRET_KEY_ENV) or
+    /// [`API_URL_ENV`](crate::API_URL_ENV); `None` for the HTTP client.
+    pub fn env_var(self) -> Option<&'static str> {
+        match self {
+            Setting::SecretKey => Some(SECRET_KEY_ENV),
+            Setting::ApiUrl => Some(API_URL_ENV),
+            Setting::HttpClient => None,
+        }
+    }
+}
+
+impl ConfigError {
+    /// The setting at fault.
+    pub fn setting(&self) -> Setting {
+        match self {
+            ConfigError::MissingSecretKey
+            | ConfigError::EmptySecretKey
+            | ConfigError::InvalidSecretKey => Setting::SecretKey,
+            ConfigError::InvalidApiUrl(_) | ConfigError::ApiUrlNotABase { .. } => Setting::ApiUrl,
+            ConfigError::HttpClient(_) => Setting::HttpClient,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::MissingSecretKey => write!(
+                f,
+                "no secret key was given: set {SECRET_KEY_ENV} to the sk_test_… or sk_live_… key \
+                 from the Clerk dashboard (API keys)"
+            ),
+            ConfigError::EmptySecretKey => f.write_str("the secret key is empty"),
+            ConfigError::InvalidSecretKey => {
+                f.write_str("the secret key contains characters not allowed in a header")
+            }
+            ConfigError::InvalidApiUrl(error) => write!(f, "API URL: {error}"),
+            ConfigError::ApiUrlNotABase { url } => {
+                write!(f, "the API URL {url:?} must not have a query or a fragment")
+            }
+            ConfigError::HttpClient(error) => write!(f, "cannot build the HTTP client: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::InvalidApiUrl(error) => Some(error),
             _ => None,
         }
     }
@@ -233,6 +351,63 @@ mod tests {
         assert_eq!(errors[0].code, "");
         assert_eq!(errors[0].param_name(), Some("limit"));
         assert_eq!(error.clerk_trace_id(), None);
+    }
+
+    #[test]
+    fn each_config_error_names_its_setting_and_variable() {
+        let url_error = clerk_types::check_fetch_url("http://api.clerk.com").unwrap_err();
+        for (error, setting, variable, message) in [
+            (
+                ConfigError::MissingSecretKey,
+                Setting::SecretKey,
+                Some("CLERK_SECRET_KEY"),
+                "no secret key was given: set CLERK_SECRET_KEY to the sk_test_… or sk_live_… key \
+                 from the Clerk dashboard (API keys)",
+            ),
+            (
+                ConfigError::EmptySecretKey,
+                Setting::SecretKey,
+                Some("CLERK_SECRET_KEY"),
+                "the secret key is empty",
+            ),
+            (
+                ConfigError::InvalidSecretKey,
+                Setting::SecretKey,
+                Some("CLERK_SECRET_KEY"),
+                "the secret key contains characters not allowed in a header",
+            ),
+            (
+                ConfigError::InvalidApiUrl(url_error),
+                Setting::ApiUrl,
+                Some("CLERK_API_URL"),
+                "API URL: \"http://api.clerk.com\" must use https:// (plain http is allowed \
+                 only on a loopback host)",
+            ),
+            (
+                ConfigError::ApiUrlNotABase {
+                    url: "https://api.clerk.com/?a=1".into(),
+                },
+                Setting::ApiUrl,
+                Some("CLERK_API_URL"),
+                "the API URL \"https://api.clerk.com/?a=1\" must not have a query or a fragment",
+            ),
+            (
+                ConfigError::HttpClient("no TLS backend".into()),
+                Setting::HttpClient,
+                None,
+                "cannot build the HTTP client: no TLS backend",
+            ),
+        ] {
+            assert_eq!(error.setting(), setting, "{error:?}");
+            assert_eq!(error.setting().env_var(), variable, "{error:?}");
+            assert_eq!(error.to_string(), message);
+            let wrapped = Error::from(error.clone());
+            assert_eq!(
+                wrapped.to_string(),
+                format!("Clerk Backend API client misconfigured: {message}")
+            );
+            assert!(std::error::Error::source(&wrapped).is_some());
+        }
     }
 
     #[test]

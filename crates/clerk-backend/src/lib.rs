@@ -8,6 +8,7 @@ mod page;
 mod sessions;
 mod users;
 
+pub use clerk_types::UrlError;
 /// Clerk's objects, from `clerk-types` (the same types as `clerk-webhooks`' events carry):
 /// webhook payloads and Backend API responses share Clerk's object shapes, so one tolerant
 /// type serves both. Only `id` is required; a field of an unexpected type reads as absent,
@@ -21,7 +22,7 @@ pub use client::{
     Client, ClientBuilder, API_URL_ENV, BACKOFF_BASE, DEFAULT_API_URL, DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT, MAX_BACKOFF, MAX_RETRY_AFTER, SECRET_KEY_ENV,
 };
-pub use error::{ApiError, Error};
+pub use error::{ApiError, ConfigError, Error, Setting};
 pub use organizations::{MembershipListParams, OrganizationListParams, Organizations};
 pub use page::Page;
 pub use sessions::Sessions;

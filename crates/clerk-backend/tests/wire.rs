@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::any;
 use axum::Router;
-use clerk_backend::{Client, Error, UserUpdate};
+use clerk_backend::{Client, ConfigError, Error, Setting, UrlError, UserUpdate};
 
 type Seen = Arc<Mutex<Vec<(String, HeaderMap, String)>>>;
 
@@ -134,23 +134,61 @@ async fn a_custom_http_client_is_used() {
     assert_eq!(seen[0].1["x-custom"], "yes");
 }
 
+/// The configuration error of a build with this secret key and API URL.
+fn config_error(secret_key: &str, api_url: &str) -> ConfigError {
+    match Client::builder()
+        .secret_key(secret_key)
+        .api_url(api_url)
+        .build()
+    {
+        Err(Error::Config(error)) => error,
+        other => panic!("{api_url}: {other:?}"),
+    }
+}
+
 #[test]
 fn configuration_is_checked_and_the_key_never_shown() {
     let secret = "sk_live_very_secret_value";
-    for url in [
-        "http://api.clerk.com",
-        "ftp://127.0.0.1",
-        "not a url",
-        "https://api.clerk.com/?a=1",
+    for (url, expected) in [
+        (
+            "http://api.clerk.com",
+            ConfigError::InvalidApiUrl(UrlError::PlainHttp {
+                url: "http://api.clerk.com".into(),
+            }),
+        ),
+        (
+            "ftp://127.0.0.1",
+            ConfigError::InvalidApiUrl(UrlError::UnsupportedScheme {
+                url: "ftp://127.0.0.1".into(),
+                scheme: "ftp".into(),
+            }),
+        ),
+        (
+            " https://api.clerk.com/?a=1 ",
+            ConfigError::ApiUrlNotABase {
+                url: "https://api.clerk.com/?a=1".into(),
+            },
+        ),
+        (
+            "https://api.clerk.com/#v1",
+            ConfigError::ApiUrlNotABase {
+                url: "https://api.clerk.com/#v1".into(),
+            },
+        ),
     ] {
-        let error = Client::builder()
-            .secret_key(secret)
-            .api_url(url)
-            .build()
-            .unwrap_err();
-        assert!(matches!(error, Error::Config(_)), "{url}");
+        let error = config_error(secret, url);
+        assert_eq!(error, expected, "{url}");
+        assert_eq!(error.setting(), Setting::ApiUrl, "{url}");
+        let error = Error::Config(error);
         assert!(!format!("{error} {error:?}").contains(secret));
     }
+    let error = config_error(secret, "not a url");
+    assert!(
+        matches!(error, ConfigError::InvalidApiUrl(UrlError::NotAUrl { .. })),
+        "{error:?}"
+    );
+    assert_eq!(error.setting().env_var(), Some("CLERK_API_URL"));
+
     for url in [
         "http://127.0.0.1:9",
         "http://localhost:3000",
@@ -166,9 +204,23 @@ fn configuration_is_checked_and_the_key_never_shown() {
             "{url}"
         );
     }
-    assert!(matches!(Client::builder().build(), Err(Error::Config(_))));
-    assert!(matches!(Client::new("  "), Err(Error::Config(_))));
-    assert!(matches!(Client::new("sk_test_a b"), Err(Error::Config(_))));
+    for (built, expected) in [
+        (Client::builder().build(), ConfigError::MissingSecretKey),
+        (Client::new("  "), ConfigError::EmptySecretKey),
+        (Client::new("sk_test_a b"), ConfigError::InvalidSecretKey),
+        (Client::new("sk_test_é"), ConfigError::InvalidSecretKey),
+    ] {
+        match built {
+            Err(Error::Config(error)) => {
+                assert_eq!(error, expected);
+                assert_eq!(error.setting(), Setting::SecretKey);
+                assert_eq!(error.setting().env_var(), Some("CLERK_SECRET_KEY"));
+            }
+            other => panic!("{expected:?}: {other:?}"),
+        }
+    }
+    let error = Client::new("sk_live_very secret").unwrap_err();
+    assert!(!format!("{error} {error:?}").contains("very"));
     assert!(
         Client::new("sk_test_\n").is_ok(),
         "surrounding whitespace is trimmed"
