@@ -1,4 +1,6 @@
-//! The client: configuration, headers, and one request with its retries.
+//! The client: configuration, headers, one request with its retries, and the helpers the
+//! resource modules (`users`, `organizations`, `sessions`) build their requests with. It names
+//! no resource: each resource module adds its own accessor to [`Client`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,9 +14,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{ConfigError, Error};
-use crate::organizations::Organizations;
-use crate::sessions::Sessions;
-use crate::users::Users;
 
 /// The Backend API's base URL.
 pub const DEFAULT_API_URL: &str = "https://api.clerk.com";
@@ -244,21 +243,6 @@ impl Client {
         self.inner.api_url.as_str()
     }
 
-    /// Users: `/v1/users`.
-    pub fn users(&self) -> Users<'_> {
-        Users::new(self)
-    }
-
-    /// Sessions: `/v1/sessions`.
-    pub fn sessions(&self) -> Sessions<'_> {
-        Sessions::new(self)
-    }
-
-    /// Organizations: `/v1/organizations`.
-    pub fn organizations(&self) -> Organizations<'_> {
-        Organizations::new(self)
-    }
-
     /// The instance's JWKS, `GET /v1/jwks`, as raw JSON (`{"keys": [...]}`). To verify
     /// tokens, use `clerk-auth`, which caches keys.
     ///
@@ -381,6 +365,25 @@ impl Client {
             return Outcome::Retry(error, None);
         }
         Outcome::Done(Err(error))
+    }
+}
+
+/// An object id as a path segment; an empty one would address another endpoint.
+pub(crate) fn segment(id: &str) -> Result<&str, Error> {
+    if id.is_empty() {
+        return Err(Error::InvalidArgument("an object id must not be empty"));
+    }
+    Ok(id)
+}
+
+/// Adds `name=value` to a query when the value is set.
+pub(crate) fn push<T: ToString>(
+    pairs: &mut Vec<(&'static str, String)>,
+    name: &'static str,
+    value: Option<T>,
+) {
+    if let Some(value) = value {
+        pairs.push((name, value.to_string()));
     }
 }
 

@@ -1,9 +1,8 @@
 //! `/v1/organizations`.
 
-use crate::client::Client;
+use crate::client::{push, segment, Client};
 use crate::error::Error;
 use crate::page::Page;
-use crate::users::{push, segment};
 use crate::{Organization, OrganizationMembership};
 
 /// Paging and search of `GET /v1/organizations`. Unset fields are not sent, leaving Clerk's
@@ -64,11 +63,14 @@ pub struct Organizations<'a> {
     client: &'a Client,
 }
 
-impl<'a> Organizations<'a> {
-    pub(crate) fn new(client: &'a Client) -> Self {
-        Self { client }
+impl Client {
+    /// Organizations: `/v1/organizations`.
+    pub fn organizations(&self) -> Organizations<'_> {
+        Organizations { client: self }
     }
+}
 
+impl Organizations<'_> {
     /// `GET /v1/organizations/{id_or_slug}`.
     ///
     /// # Errors

@@ -2,9 +2,8 @@
 
 use reqwest::Method;
 
-use crate::client::Client;
+use crate::client::{segment, Client};
 use crate::error::Error;
-use crate::users::segment;
 use crate::Session;
 
 /// Session endpoints; from [`Client::sessions`].
@@ -13,11 +12,14 @@ pub struct Sessions<'a> {
     client: &'a Client,
 }
 
-impl<'a> Sessions<'a> {
-    pub(crate) fn new(client: &'a Client) -> Self {
-        Self { client }
+impl Client {
+    /// Sessions: `/v1/sessions`.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions { client: self }
     }
+}
 
+impl Sessions<'_> {
     /// `GET /v1/sessions/{id}`.
     ///
     /// # Errors

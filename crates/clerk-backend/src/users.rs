@@ -4,29 +4,10 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::client::Client;
+use crate::client::{push, segment, Client};
 use crate::error::Error;
 use crate::page::LenientList;
 use crate::{DeletedObject, User};
-
-/// An object id as a path segment; an empty one would address another endpoint.
-pub(crate) fn segment(id: &str) -> Result<&str, Error> {
-    if id.is_empty() {
-        return Err(Error::InvalidArgument("an object id must not be empty"));
-    }
-    Ok(id)
-}
-
-/// Adds `name=value` to a query when the value is set.
-pub(crate) fn push<T: ToString>(
-    pairs: &mut Vec<(&'static str, String)>,
-    name: &'static str,
-    value: Option<T>,
-) {
-    if let Some(value) = value {
-        pairs.push((name, value.to_string()));
-    }
-}
 
 /// Filters and paging of `GET /v1/users` (and, without paging, `GET /v1/users/count`).
 /// Unset fields are not sent, leaving Clerk's defaults (10 per page, newest first); list
@@ -193,11 +174,14 @@ pub struct Users<'a> {
     client: &'a Client,
 }
 
-impl<'a> Users<'a> {
-    pub(crate) fn new(client: &'a Client) -> Self {
-        Self { client }
+impl Client {
+    /// Users: `/v1/users`.
+    pub fn users(&self) -> Users<'_> {
+        Users { client: self }
     }
+}
 
+impl Users<'_> {
     /// `GET /v1/users/{id}`.
     ///
     /// # Errors
