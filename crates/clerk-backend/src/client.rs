@@ -223,16 +223,38 @@ impl Client {
         ClientBuilder::default()
     }
 
-    /// A client from `CLERK_SECRET_KEY` and, if set and not empty, `CLERK_API_URL`.
+    /// A client from `CLERK_SECRET_KEY` and, if set and not blank, `CLERK_API_URL` (see
+    /// [`Client::from_vars`]).
     ///
     /// # Errors
-    /// [`ConfigError::MissingSecretKey`] when `CLERK_SECRET_KEY` is not set, else as
-    /// [`ClientBuilder::build`].
+    /// As [`Client::from_vars`].
     pub fn from_env() -> Result<Client, Error> {
-        let secret_key =
-            std::env::var(SECRET_KEY_ENV).map_err(|_| ConfigError::MissingSecretKey)?;
+        Client::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// A client from the variables `lookup` gives: [`SECRET_KEY_ENV`] and, if set and not
+    /// blank, [`API_URL_ENV`] (else [`DEFAULT_API_URL`]). [`Client::from_env`] looks them up
+    /// in the process environment; tests and configuration layers pass their own lookup.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// let vars = HashMap::from([
+    ///     ("CLERK_SECRET_KEY", "sk_test_..."),
+    ///     ("CLERK_API_URL", "http://127.0.0.1:4000"),
+    /// ]);
+    /// let client = clerk_backend::Client::from_vars(|name| vars.get(name).map(|v| v.to_string()))?;
+    /// assert_eq!(client.api_url(), "http://127.0.0.1:4000/");
+    /// # Ok::<(), clerk_backend::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::MissingSecretKey`] when `CLERK_SECRET_KEY` is unset or blank, else as
+    /// [`ClientBuilder::build`].
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Client, Error> {
+        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let secret_key = var(SECRET_KEY_ENV).ok_or(ConfigError::MissingSecretKey)?;
         let mut builder = Client::builder().secret_key(secret_key);
-        if let Ok(api_url) = std::env::var(API_URL_ENV) {
+        if let Some(api_url) = var(API_URL_ENV) {
             builder = builder.api_url(api_url);
         }
         builder.build()

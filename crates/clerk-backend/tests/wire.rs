@@ -1,6 +1,7 @@
 //! What goes over the wire, checked with a stub server: headers, the `cf-ray` fallback, a
 //! `Retry-After` too long to wait for; and configuration checks.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -233,4 +234,47 @@ fn configuration_is_checked_and_the_key_never_shown() {
     assert!(!debug.contains(secret));
     assert!(debug.contains("https://api.clerk.com"));
     assert_eq!(client.api_url(), "https://api.clerk.com/");
+}
+
+#[test]
+fn from_vars_reads_the_secret_key_and_api_url() {
+    let from = |vars: &[(&str, &str)]| {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        Client::from_vars(|name| vars.get(name).cloned())
+    };
+    for vars in [&[][..], &[("CLERK_SECRET_KEY", " ")][..]] {
+        assert!(
+            matches!(
+                from(vars),
+                Err(Error::Config(ConfigError::MissingSecretKey))
+            ),
+            "{vars:?}"
+        );
+    }
+
+    let key = ("CLERK_SECRET_KEY", "sk_test_from_vars");
+    assert_eq!(from(&[key]).unwrap().api_url(), "https://api.clerk.com/");
+    assert_eq!(
+        from(&[key, ("CLERK_API_URL", "http://127.0.0.1:4000")])
+            .unwrap()
+            .api_url(),
+        "http://127.0.0.1:4000/"
+    );
+    assert_eq!(
+        from(&[key, ("CLERK_API_URL", "")]).unwrap().api_url(),
+        "https://api.clerk.com/"
+    );
+    match from(&[key, ("CLERK_API_URL", "http://clerk.example.com")]) {
+        Err(Error::Config(error)) => {
+            assert_eq!(error.setting().env_var(), Some("CLERK_API_URL"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        from(&[("CLERK_SECRET_KEY", "sk_test_a b")]),
+        Err(Error::Config(ConfigError::InvalidSecretKey))
+    ));
 }
