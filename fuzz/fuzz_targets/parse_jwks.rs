@@ -1,7 +1,7 @@
 //! `keys::parse_jwks` on arbitrary bytes (a JWKS response body).
 #![no_main]
 
-use clerk_auth::keys;
+use clerk_auth::internals as keys;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(!set.is_empty() && set.len() <= keys::MAX_JWKS_KEYS);
         for kid in set.kids() {
             let key = set.get(kid).expect("listed kid");
-            assert!((keys::MIN_RSA_BITS..=keys::MAX_RSA_BITS).contains(&key.bits()));
+            assert!((clerk_auth::MIN_RSA_BITS..=clerk_auth::MAX_RSA_BITS).contains(&key.bits()));
         }
     }
 });

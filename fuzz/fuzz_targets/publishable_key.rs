@@ -1,7 +1,7 @@
-//! `keys::PublishableKey::parse` on arbitrary text, and everything derived from a parsed key.
+//! `PublishableKey::parse` on arbitrary text, and everything derived from a parsed key.
 #![no_main]
 
-use clerk_auth::keys::PublishableKey;
+use clerk_auth::PublishableKey;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-pub use clerk_auth::verifier::ConfigError;
+pub use clerk_auth::ConfigError;
 use clerk_webhooks::Webhook;
 use http::HeaderValue;
 

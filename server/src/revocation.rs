@@ -21,8 +21,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use clerk_auth::revocation::REVOCATION_TTL;
 use clerk_auth::Verifier;
+use clerk_auth::REVOCATION_TTL;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::AnyConnection;

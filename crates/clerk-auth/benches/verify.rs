@@ -20,7 +20,7 @@ use std::hint::black_box;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use clerk_auth::{token, Verifier};
+use clerk_auth::{internals as token, Verifier};
 use clerk_emulator::{Emulator, Organization, SigningKey, DEFAULT_AZP};
 use criterion::{criterion_group, criterion_main, Criterion};
 use ring::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};

@@ -151,11 +151,13 @@ impl Rejection {
     }
 }
 
-/// The refusal of a request that carries no session token at all.
-pub const SESSION_TOKEN_MISSING: Rejection = Rejection::new(
-    Reason::SessionTokenMissing,
-    "No session token: send it as \"Authorization: Bearer <token>\" or in the __session cookie.",
-);
+impl Rejection {
+    /// The refusal of a request that carries no session token at all.
+    pub const SESSION_TOKEN_MISSING: Rejection = Rejection::new(
+        Reason::SessionTokenMissing,
+        "No session token: send it as \"Authorization: Bearer <token>\" or in the __session cookie.",
+    );
+}
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,17 +1,41 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
-pub mod authz;
-pub mod claims;
-pub mod error;
-pub mod jwks;
-pub mod keys;
+mod authz;
+mod claims;
+mod error;
+mod instance;
+mod json;
+mod jwks;
 pub mod request;
-pub mod revocation;
-pub mod token;
-pub mod verifier;
+mod revocation;
+mod rsa;
+mod token;
+mod verifier;
 
-pub use authz::{Check, Reverification};
-pub use claims::SessionClaims;
+pub use authz::{Check, FactorLevel, ParseReverificationError, Reverification};
+pub use claims::{
+    Actor, Entitlement, EntitlementScope, FactorVerificationAge, SessionClaims, SessionStatus,
+};
+pub use clerk_types::{Clock, FixedClock, PublishableKey, PublishableKeyError, SystemClock};
 pub use error::{Reason, Rejection};
-pub use verifier::{Verifier, VerifierBuilder};
+pub use instance::KeySource;
+pub use json::MAX_JSON_DEPTH;
+pub use jwks::{JwksCache, JwksOptions, JwksStats, JwksStatus};
+pub use request::{FoundToken, TokenCarrier, SESSION_COOKIE};
+pub use revocation::{MAX_REVOCATIONS, REVOCATION_TTL};
+pub use rsa::{KeyError, RsaPublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
+pub use token::{MAX_KID_LEN, MAX_TOKEN_LEN};
+pub use verifier::{
+    ConfigError, Verifier, VerifierBuilder, VerifierStats, DEFAULT_API_URL, DEFAULT_CLOCK_SKEW,
+    DEFAULT_TOKEN_CACHE_CAPACITY, MAX_TOKEN_CACHE_CAPACITY,
+};
+
+/// Internals that the fuzz targets, benchmarks and conformance tests drive directly. Not part
+/// of the public API: they may change in any release.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::json::parse_object;
+    pub use crate::jwks::document::{parse_jwk, parse_jwks, KeySet, MAX_JWKS_KEYS};
+    pub use crate::token::{decode, Decoded, Header, CATEGORY_JWT_TEMPLATE, CATEGORY_M2M};
+}

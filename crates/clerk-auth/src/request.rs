@@ -47,7 +47,7 @@ pub struct FoundToken<'a> {
 
 /// Finds the session token of a request: the `Authorization` header first, else the session
 /// cookie. `cookie_suffix` is the instance's suffix (see
-/// [`crate::keys::PublishableKey::cookie_suffix`]), when known.
+/// [`crate::PublishableKey::cookie_suffix`]), when known.
 ///
 /// ```
 /// use http::HeaderMap;

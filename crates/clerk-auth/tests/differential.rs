@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use clerk_auth::verifier::Clock;
+use clerk_auth::Clock;
 use clerk_auth::Verifier;
 use clerk_emulator::compact::{b64url, noncanonical, pad, standard_alphabet};
 use clerk_emulator::{
@@ -41,8 +41,8 @@ const SEED: u64 = 0x00C1_E4C0_FFEE_2026;
 /// The least number of cases.
 const MIN_CASES: usize = 300;
 /// Our largest accepted token and deepest accepted JSON (see `clerk_auth::token`).
-const MAX_TOKEN_LEN: usize = clerk_auth::token::MAX_TOKEN_LEN;
-const MAX_JSON_DEPTH: usize = clerk_auth::token::MAX_JSON_DEPTH;
+const MAX_TOKEN_LEN: usize = clerk_auth::MAX_TOKEN_LEN;
+const MAX_JSON_DEPTH: usize = clerk_auth::MAX_JSON_DEPTH;
 /// The largest time, in seconds, a JavaScript `Date` can hold (ECMA-262 TimeClip: 8.64e15 ms).
 const JS_DATE_MAX_SECS: f64 = 8.64e12;
 

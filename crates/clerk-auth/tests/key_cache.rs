@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use clerk_auth::jwks::JwksOptions;
+use clerk_auth::JwksOptions;
 use clerk_auth::{Reason, Verifier};
 use clerk_emulator::{Compact, Emulator, EmulatorServer, Fault, SigningKey};
 

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use clerk_auth::token;
-use clerk_auth::verifier::Clock;
+use clerk_auth::internals as token;
+use clerk_auth::Clock;
 use clerk_auth::Verifier;
 use clerk_emulator::compact::{b64url, noncanonical, pad, standard_alphabet};
 use clerk_emulator::{Emulator, Organization, SigningKey, DEFAULT_AZP};

@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use clerk_auth::verifier::{Clock, VerifierBuilder};
+use clerk_auth::{Clock, VerifierBuilder};
 use clerk_auth::{Reason, Rejection, Verifier};
 use clerk_emulator::{Algorithm, Compact, SigningKey, TokenBuilder, CAT_JWT_TEMPLATE, CAT_M2M};
 use serde_json::json;
@@ -78,7 +78,7 @@ fn verifies_with_a_pem_formatted_key() {
 
 #[test]
 fn verifies_with_a_jwk_formatted_key() {
-    let (kid, jwk) = clerk_auth::keys::parse_jwk(&key().jwk()).expect("usable JWK");
+    let (kid, jwk) = clerk_auth::internals::parse_jwk(&key().jwk()).expect("usable JWK");
     assert_eq!(kid, key().kid());
     let t = token().compact();
     assert!(jwk.verify_rs256(

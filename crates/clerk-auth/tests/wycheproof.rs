@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use clerk_auth::keys::{self, KeyError, RsaPublicKey};
-use clerk_auth::token;
+use clerk_auth::internals as keys;
+use clerk_auth::internals as token;
+use clerk_auth::{KeyError, RsaPublicKey};
 use serde_json::Value;
 
 /// Vectors whose expected result is "valid" but which a strict verifier may refuse: a
@@ -110,7 +111,7 @@ struct Jws<'a> {
 /// signature) and header rules (`cat`, `typ`, `crit`, `alg` exactly RS256, `kid`) all apply.
 /// The real payload segment gets the remaining rules of `decode`: non-empty, strict base64url.
 fn split_jws(jws: &str) -> Result<Jws<'_>, String> {
-    if jws.len() > token::MAX_TOKEN_LEN {
+    if jws.len() > clerk_auth::MAX_TOKEN_LEN {
         return Err("longer than MAX_TOKEN_LEN".into());
     }
     let segments: Vec<&str> = jws.split('.').collect();
@@ -341,7 +342,7 @@ fn the_jws_splitter_agrees_with_token_decode_on_json_payloads() {
             "{}.{}.{}",
             compact.header_b64,
             compact.payload_b64,
-            "A".repeat(token::MAX_TOKEN_LEN)
+            "A".repeat(clerk_auth::MAX_TOKEN_LEN)
         ));
     }
     tokens.push(format!(

@@ -174,7 +174,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClerkAuth {
         match authenticate(parts).await? {
             Some(auth) => Ok(auth),
             None => Err(context(parts)?.reject(AuthError::Unauthorized(
-                clerk_auth::error::SESSION_TOKEN_MISSING,
+                clerk_auth::Rejection::SESSION_TOKEN_MISSING,
             ))),
         }
     }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use clerk_auth::jwks::JwksOptions;
+use clerk_auth::JwksOptions;
 use clerk_auth::{Check, Verifier};
 use clerk_axum::{
     AuthError, AuthObserver, ClerkAuth, ClerkLayer, ClerkRejection, RequireAuthLayer,

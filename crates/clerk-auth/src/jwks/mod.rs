@@ -27,11 +27,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use crate::error::{Reason, Rejection};
-use crate::keys::{parse_jwks, KeySet, KeySource, RsaPublicKey};
+pub(crate) mod document;
 
-/// The `Clerk-API-Version` sent to the Backend API (the one `@clerk/backend` 3.25.0 sends).
-pub const CLERK_API_VERSION: &str = "2026-05-12";
+use clerk_types::CLERK_API_VERSION;
+
+use crate::error::{Reason, Rejection};
+use crate::instance::KeySource;
+use crate::rsa::{KeyError, RsaPublicKey};
+use document::{parse_jwks, KeySet};
 
 const USER_AGENT: &str = concat!("clerk-auth-rs/", env!("CARGO_PKG_VERSION"));
 
@@ -188,15 +191,15 @@ impl std::fmt::Debug for JwksCache {
 
 impl JwksCache {
     /// A cache for `source`. Nothing is fetched until the first lookup or [`Self::refresh`].
-    pub fn new(source: KeySource, options: JwksOptions) -> Result<Self, crate::keys::KeyError> {
-        source.check_url()?;
+    pub fn new(source: KeySource, options: JwksOptions) -> Result<Self, KeyError> {
+        source.check_url().map_err(|e| KeyError(e.to_string()))?;
         let client = reqwest::Client::builder()
             .timeout(options.timeout)
             .connect_timeout(options.timeout)
             .user_agent(USER_AGENT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| crate::keys::KeyError(format!("cannot build an HTTP client: {e}")))?;
+            .map_err(|e| KeyError(format!("cannot build an HTTP client: {e}")))?;
         Ok(Self::with_client(source, options, client))
     }
 
