@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use clerk_auth::Clock;
 use clerk_auth::Verifier;
+use clerk_auth::{Clock, FixedClock};
 use clerk_emulator::compact::{b64url, noncanonical, pad, standard_alphabet};
 use clerk_emulator::{
     Algorithm, Compact, Organization, SigningKey, TokenBuilder, CAT_IGNORE, CAT_JWT_TEMPLATE,
@@ -1831,15 +1831,6 @@ fn generate(key: SigningKey, other: SigningKey, now: i64) -> Vec<Case> {
     g.cases
 }
 
-/// A clock stopped at one instant, shared by our verifier and (through `nowMs`) by Clerk's.
-struct FixedClock(u64);
-
-impl Clock for FixedClock {
-    fn now_ms(&self) -> u64 {
-        self.0
-    }
-}
-
 fn differential_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential")
 }
@@ -2004,7 +1995,7 @@ impl fmt::Display for OurResult {
 }
 
 async fn run_ours(cases: &[Case], pem: &str, now_ms: u64) -> Vec<OurResult> {
-    let clock: Arc<dyn Clock> = Arc::new(FixedClock(now_ms));
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock::at_ms(now_ms));
     let mut verifiers: HashMap<Config, Verifier> = HashMap::new();
     let mut results = Vec::with_capacity(cases.len());
     for case in cases {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use clerk_auth::internals as token;
-use clerk_auth::Clock;
+use clerk_auth::FixedClock;
 use clerk_auth::Verifier;
 use clerk_emulator::compact::{b64url, noncanonical, pad, standard_alphabet};
 use clerk_emulator::{Emulator, Organization, SigningKey, DEFAULT_AZP};
@@ -23,14 +23,6 @@ use serde_json::{json, Map, Value};
 
 /// How many mutations are tried. About a second in a debug build.
 const MUTATIONS: usize = 5000;
-
-struct FixedClock(u64);
-
-impl Clock for FixedClock {
-    fn now_ms(&self) -> u64 {
-        self.0
-    }
-}
 
 /// SplitMix64: deterministic, so a failure names a reproducible case number.
 struct Rng(u64);
@@ -223,7 +215,7 @@ fn mutated_tokens_never_panic_and_are_accepted_only_when_they_mean_the_original(
             .jwt_key(key.public_key_pem())
             .issuer(emulator.issuer())
             .authorized_parties([DEFAULT_AZP])
-            .clock(Arc::new(FixedClock(now as u64 * 1000 + 500)))
+            .clock(Arc::new(FixedClock::at_ms(now as u64 * 1000 + 500)))
             .token_cache_capacity(capacity)
             .build()
             .expect("verifier")
@@ -296,7 +288,7 @@ fn extreme_claim_values_in_correctly_signed_tokens_never_panic() {
         .jwt_key(key.public_key_pem())
         .issuer(emulator.issuer())
         .authorized_parties([DEFAULT_AZP])
-        .clock(Arc::new(FixedClock(now as u64 * 1000)))
+        .clock(Arc::new(FixedClock::at_ms(now as u64 * 1000)))
         .token_cache_capacity(16)
         .build()
         .expect("verifier");

@@ -5,21 +5,13 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use clerk_auth::{Clock, VerifierBuilder};
+use clerk_auth::{FixedClock, VerifierBuilder};
 use clerk_auth::{Reason, Rejection, Verifier};
 use clerk_emulator::{Algorithm, Compact, SigningKey, TokenBuilder, CAT_JWT_TEMPLATE, CAT_M2M};
 use serde_json::json;
 
 /// The fixed "now": 2023-11-14T22:13:20Z.
 const NOW: i64 = 1_700_000_000;
-
-struct FixedClock(u64);
-
-impl Clock for FixedClock {
-    fn now_ms(&self) -> u64 {
-        self.0
-    }
-}
 
 fn key() -> &'static SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
@@ -34,7 +26,7 @@ fn other_key() -> &'static SigningKey {
 fn builder() -> VerifierBuilder {
     Verifier::builder()
         .jwt_key(key().public_key_pem())
-        .clock(Arc::new(FixedClock(NOW as u64 * 1000)))
+        .clock(Arc::new(FixedClock::at_ms(NOW as u64 * 1000)))
         .token_cache_capacity(0)
 }
 
@@ -63,7 +55,7 @@ fn reason(result: Result<Arc<clerk_auth::SessionClaims>, Rejection>) -> Reason {
 
 fn at_ms(ms: u64) -> Verifier {
     builder()
-        .clock(Arc::new(FixedClock(ms)))
+        .clock(Arc::new(FixedClock::at_ms(ms)))
         .build()
         .expect("builds")
 }
@@ -262,7 +254,7 @@ fn clock_skew_from_the_environment_must_be_a_number_and_zero_is_honoured() {
         _ => None,
     })
     .expect("zero")
-    .clock(Arc::new(FixedClock(NOW as u64 * 1000)))
+    .clock(Arc::new(FixedClock::at_ms(NOW as u64 * 1000)))
     .build()
     .expect("builds");
     assert_eq!(
@@ -714,7 +706,7 @@ fn pem_keys_of_2048_to_8192_bits_are_accepted_and_smaller_ones_refused() {
     let big = SigningKey::generate(4096);
     let verifier = Verifier::builder()
         .jwt_key(big.public_key_pem())
-        .clock(Arc::new(FixedClock(NOW as u64 * 1000)))
+        .clock(Arc::new(FixedClock::at_ms(NOW as u64 * 1000)))
         .build()
         .expect("4096-bit key");
     verify_with(&verifier, &TokenBuilder::new(&big).at(NOW).sign()).expect("verifies");
@@ -879,7 +871,7 @@ fn token_cache_capacity_comes_from_the_environment_zero_turns_it_off() {
             _ => None,
         })
         .expect("valid")
-        .clock(Arc::new(FixedClock(NOW as u64 * 1000)))
+        .clock(Arc::new(FixedClock::at_ms(NOW as u64 * 1000)))
         .build()
         .expect("builds")
     };
