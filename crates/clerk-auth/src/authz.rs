@@ -29,6 +29,13 @@ use crate::claims::{
 /// permissions, say), and then all of them must hold. An empty check (`Check::default()`)
 /// asks for nothing and is never satisfied.
 ///
+/// **Any of**: [`Check::any`] (or [`or`](Self::or)) holds when at least one of its
+/// alternatives does, and [`and_any`](Self::and_any) adds such a group to a check; every group
+/// must then have an alternative that holds, as well as every requirement. Clerk's `has()`
+/// cannot say "any of"; an application writes `has(a) || has(b)`, which is what this does.
+///
+/// When a check fails, [`Check::first_unmet`] says which requirement was not met.
+///
 /// Names are `&'static str` or `String` (anything `Into<Cow<'static, str>>`), so checks built
 /// from literals do not allocate their names.
 ///
@@ -40,7 +47,10 @@ use crate::claims::{
 ///
 /// // The organization's permission to delete notes, on a plan that has the feature.
 /// let delete_notes = Check::permission("org:notes:delete").and_feature("o:notes");
-/// # let _ = (destructive, delete_notes);
+///
+/// // Either the permission to write notes, or the admin role.
+/// let write_notes = Check::permission("org:notes:write").or(Check::role("org:admin"));
+/// # let _ = (destructive, delete_notes, write_notes);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[must_use = "a Check does nothing until it is passed to SessionClaims::has"]
@@ -50,6 +60,8 @@ pub struct Check {
     features: Vec<Cow<'static, str>>,
     plans: Vec<Cow<'static, str>>,
     reverifications: Vec<Reverification>,
+    /// Groups of alternatives: each group needs one alternative that holds.
+    any_of: Vec<Vec<Check>>,
 }
 
 impl Check {
@@ -76,6 +88,116 @@ impl Check {
     /// The reverification requirements of this check.
     pub fn reverifications(&self) -> &[Reverification] {
         &self.reverifications
+    }
+
+    /// The "any of" groups of this check: each needs one of its alternatives to hold.
+    pub fn any_of(&self) -> &[Vec<Check>] {
+        &self.any_of
+    }
+
+    /// Holds when at least one of `alternatives` holds; with no alternatives, never.
+    ///
+    /// ```
+    /// use clerk_auth::Check;
+    ///
+    /// let list_users = Check::any([Check::permission("org:users:read"), Check::role("org:admin")]);
+    /// # let _ = list_users;
+    /// ```
+    pub fn any(alternatives: impl IntoIterator<Item = Check>) -> Check {
+        Check::default().and_any(alternatives)
+    }
+
+    /// Holds when this check or `other` holds: `Check::any([self, other])`, flattened when this
+    /// check is itself only an "any of" group.
+    pub fn or(self, other: Check) -> Check {
+        if self.is_only_any_of() {
+            let mut check = self;
+            check.any_of[0].push(other);
+            check
+        } else {
+            Check::any([self, other])
+        }
+    }
+
+    /// Also requires one of `alternatives` to hold.
+    pub fn and_any(mut self, alternatives: impl IntoIterator<Item = Check>) -> Check {
+        self.any_of.push(alternatives.into_iter().collect());
+        self
+    }
+
+    /// True when the check asks for a role, permission, feature, plan or reverification of its
+    /// own (not counting its "any of" groups).
+    fn has_requirements(&self) -> bool {
+        !(self.roles.is_empty()
+            && self.permissions.is_empty()
+            && self.features.is_empty()
+            && self.plans.is_empty()
+            && self.reverifications.is_empty())
+    }
+
+    /// A check that is exactly one "any of" group, and nothing else.
+    fn is_only_any_of(&self) -> bool {
+        !self.has_requirements() && self.any_of.len() == 1
+    }
+
+    /// The first requirement of this check that `claims` does not meet, or `None` when
+    /// `claims.has(self)`. For a refusal that says why (clerk-axum's 403 body).
+    ///
+    /// Requirements are tried in the order roles, permissions, features, plans,
+    /// reverifications, then the "any of" groups; a group none of whose alternatives holds is
+    /// [`Unmet::AnyOf`], listing what each alternative lacks.
+    ///
+    /// ```
+    /// use clerk_auth::{Check, SessionClaims, Unmet};
+    ///
+    /// fn why_not(claims: &SessionClaims) -> Option<&'static str> {
+    ///     let check = Check::permission("org:notes:write").or(Check::role("org:admin"));
+    ///     check.first_unmet(claims).map(|unmet| unmet.reason())
+    /// }
+    /// ```
+    pub fn first_unmet(&self, claims: &SessionClaims) -> Option<Unmet> {
+        if claims.has(self) {
+            return None;
+        }
+        if claims.user_id().is_empty() || (!self.has_requirements() && self.any_of.is_empty()) {
+            return Some(Unmet::Nothing);
+        }
+        let fails = |single: Check| !claims.has(&single);
+        for role in &self.roles {
+            if fails(Check::role(role.clone())) {
+                return Some(Unmet::Role(role.clone()));
+            }
+        }
+        for permission in &self.permissions {
+            if fails(Check::permission(permission.clone())) {
+                return Some(Unmet::Permission(permission.clone()));
+            }
+        }
+        for feature in &self.features {
+            if fails(Check::feature(feature.clone())) {
+                return Some(Unmet::Feature(feature.clone()));
+            }
+        }
+        for plan in &self.plans {
+            if fails(Check::plan(plan.clone())) {
+                return Some(Unmet::Plan(plan.clone()));
+            }
+        }
+        for requirement in &self.reverifications {
+            if fails(Check::reverification(*requirement)) {
+                return Some(Unmet::Reverification(*requirement));
+            }
+        }
+        for group in &self.any_of {
+            if !group.iter().any(|alternative| claims.has(alternative)) {
+                let unmet = group
+                    .iter()
+                    .map(|alternative| alternative.first_unmet(claims).unwrap_or(Unmet::Nothing))
+                    .collect();
+                return Some(Unmet::AnyOf(unmet));
+            }
+        }
+        Some(Unmet::Nothing)
     }
 
     /// Requires this role in the active organization, e.g. `org:admin`.
@@ -291,8 +413,117 @@ impl fmt::Display for ParseReverificationError {
 
 impl std::error::Error for ParseReverificationError {}
 
+/// The requirement of a [`Check`] that a session does not meet: see [`Check::first_unmet`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unmet {
+    /// This role in the active organization (or there is no active organization).
+    Role(Cow<'static, str>),
+    /// This permission in the active organization (or there is no active organization).
+    Permission(Cow<'static, str>),
+    /// This billing feature.
+    Feature(Cow<'static, str>),
+    /// This billing plan.
+    Plan(Cow<'static, str>),
+    /// A recent enough factor verification.
+    Reverification(Reverification),
+    /// None of the alternatives of an "any of" group holds: what each one lacks, in order.
+    AnyOf(Vec<Unmet>),
+    /// The check asks for nothing (an empty check is never satisfied), or the session has no
+    /// user.
+    Nothing,
+}
+
+impl Unmet {
+    /// A stable, machine-readable reason: `missing-role`, `missing-permission`,
+    /// `missing-feature`, `missing-plan`, `reverification-required`, or `forbidden` for
+    /// [`Unmet::Nothing`]. An [`Unmet::AnyOf`] has the reason of its first alternative, so a
+    /// check written `permission or role` is refused as `missing-permission`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Unmet::Role(_) => "missing-role",
+            Unmet::Permission(_) => "missing-permission",
+            Unmet::Feature(_) => "missing-feature",
+            Unmet::Plan(_) => "missing-plan",
+            Unmet::Reverification(_) => "reverification-required",
+            Unmet::AnyOf(alternatives) => alternatives.first().map_or("forbidden", Unmet::reason),
+            Unmet::Nothing => "forbidden",
+        }
+    }
+
+    /// The reverification this refusal asks for, when it is one (the first found in an
+    /// [`Unmet::AnyOf`]): Clerk's frontend prompts the user for it.
+    pub fn reverification(&self) -> Option<Reverification> {
+        match self {
+            Unmet::Reverification(requirement) => Some(*requirement),
+            Unmet::AnyOf(alternatives) => alternatives.first().and_then(Unmet::reverification),
+            _ => None,
+        }
+    }
+
+    /// What is missing, as a phrase: `the role "org:admin" in the active organization`.
+    fn describe(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unmet::Role(role) => write!(out, "the role {role:?} in the active organization"),
+            Unmet::Permission(permission) => {
+                write!(
+                    out,
+                    "the permission {permission:?} in the active organization"
+                )
+            }
+            Unmet::Feature(feature) => write!(out, "the feature {feature:?}"),
+            Unmet::Plan(plan) => write!(out, "the plan {plan:?}"),
+            Unmet::Reverification(requirement) => write!(
+                out,
+                "a recent verification ({} within {} minutes)",
+                requirement.level().as_str(),
+                requirement.after_minutes()
+            ),
+            Unmet::AnyOf(alternatives) => {
+                for (i, alternative) in alternatives.iter().enumerate() {
+                    if i > 0 {
+                        out.write_str(" or ")?;
+                    }
+                    alternative.describe(out)?;
+                }
+                Ok(())
+            }
+            Unmet::Nothing => out.write_str("a permission no session has"),
+        }
+    }
+}
+
+impl fmt::Display for Unmet {
+    /// A sentence for a refusal's message, e.g. `This action requires the permission
+    /// "org:notes:write" in the active organization or the role "org:admin" in the active
+    /// organization.`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            _ if self.is_empty_group() => {
+                f.write_str("This action is not allowed for this session.")
+            }
+            _ => {
+                f.write_str("This action requires ")?;
+                self.describe(f)?;
+                f.write_str(".")
+            }
+        }
+    }
+}
+
+impl Unmet {
+    fn is_empty_group(&self) -> bool {
+        match self {
+            Unmet::Nothing => true,
+            Unmet::AnyOf(alternatives) => alternatives.iter().all(Unmet::is_empty_group),
+            _ => false,
+        }
+    }
+}
+
 impl SessionClaims {
-    /// Whether the session satisfies every requirement of `check`: Clerk's `has()`.
+    /// Whether the session satisfies every requirement of `check`: Clerk's `has()`, and
+    /// every "any of" group of it ([`Check::any`]).
     ///
     /// Each dimension of the check (organization, billing, reverification) passes, fails, or
     /// is skipped when the check asks nothing of it. The answer is `true` only if at least one
@@ -311,12 +542,22 @@ impl SessionClaims {
         if self.user_id().is_empty() {
             return false;
         }
-        let verdicts = [
-            org_verdict(self, check),
-            billing_verdict(self, check),
-            reverification_verdict(self, check),
-        ];
-        verdicts.contains(&Verdict::Pass) && !verdicts.contains(&Verdict::Fail)
+        let requirements_hold = if check.has_requirements() {
+            let verdicts = [
+                org_verdict(self, check),
+                billing_verdict(self, check),
+                reverification_verdict(self, check),
+            ];
+            verdicts.contains(&Verdict::Pass) && !verdicts.contains(&Verdict::Fail)
+        } else {
+            // Nothing of its own: only "any of" groups, which must exist.
+            !check.any_of.is_empty()
+        };
+        requirements_hold
+            && check
+                .any_of
+                .iter()
+                .all(|group| group.iter().any(|alternative| self.has(alternative)))
     }
 }
 
@@ -1064,5 +1305,171 @@ mod tests {
         let owned =
             Check::permission(String::from("org:notes:delete")).and_plan(String::from("pro"));
         assert_eq!(owned, Check::permission("org:notes:delete").and_plan("pro"));
+    }
+
+    #[test]
+    fn any_of_holds_when_one_alternative_holds() {
+        let writer = claims(
+            json!({ "org_id": "org_1", "org_role": "org:member", "org_permissions": ["org:notes:write"] }),
+        );
+        let admin = claims(json!({ "org_id": "org_1", "org_role": "org:admin" }));
+        let member = claims(json!({ "org_id": "org_1", "org_role": "org:member" }));
+        let check = Check::any([
+            Check::permission("org:notes:write"),
+            Check::role("org:admin"),
+        ]);
+        assert!(writer.has(&check));
+        assert!(admin.has(&check));
+        assert!(!member.has(&check));
+        assert_eq!(
+            check,
+            Check::permission("org:notes:write").or(Check::role("org:admin"))
+        );
+    }
+
+    #[test]
+    fn or_flattens_into_one_group() {
+        let three = Check::role("a").or(Check::role("b")).or(Check::role("c"));
+        assert_eq!(three.any_of().len(), 1);
+        assert_eq!(three.any_of()[0].len(), 3);
+    }
+
+    #[test]
+    fn any_of_with_no_alternatives_never_holds() {
+        let admin = claims(json!({ "org_id": "org_1", "org_role": "org:admin" }));
+        assert!(!admin.has(&Check::any([])));
+        assert!(!admin.has(&Check::role("org:admin").and_any([])));
+        let unmet = Check::any([]).first_unmet(&admin).expect("refused");
+        assert_eq!(unmet, Unmet::AnyOf(Vec::new()));
+        assert_eq!(unmet.reason(), "forbidden");
+        assert_eq!(
+            unmet.to_string(),
+            "This action is not allowed for this session."
+        );
+    }
+
+    #[test]
+    fn any_of_groups_add_to_the_requirements() {
+        let check = Check::role("org:member")
+            .and_any([Check::permission("org:a"), Check::permission("org:b")]);
+        let with_b = claims(
+            json!({ "org_id": "org_1", "org_role": "org:member", "org_permissions": ["org:b"] }),
+        );
+        let neither = claims(
+            json!({ "org_id": "org_1", "org_role": "org:member", "org_permissions": ["org:c"] }),
+        );
+        let admin_with_b = claims(
+            json!({ "org_id": "org_1", "org_role": "org:admin", "org_permissions": ["org:b"] }),
+        );
+        assert!(with_b.has(&check));
+        assert!(!neither.has(&check));
+        assert!(!admin_with_b.has(&check));
+        assert_eq!(
+            check.first_unmet(&admin_with_b),
+            Some(Unmet::Role("org:member".into()))
+        );
+        assert_eq!(
+            check.first_unmet(&neither),
+            Some(Unmet::AnyOf(vec![
+                Unmet::Permission("org:a".into()),
+                Unmet::Permission("org:b".into())
+            ]))
+        );
+    }
+
+    #[test]
+    fn first_unmet_names_the_requirement_that_failed() {
+        let session = org_admin(&["org:notes:read"], "o:notes", "pro", json!([0, 0]));
+        let cases = [
+            (
+                Check::role("org:member"),
+                Unmet::Role("org:member".into()),
+                "missing-role",
+            ),
+            (
+                Check::role("org:admin").and_permission("org:notes:delete"),
+                Unmet::Permission("org:notes:delete".into()),
+                "missing-permission",
+            ),
+            (
+                Check::feature("o:analytics"),
+                Unmet::Feature("o:analytics".into()),
+                "missing-feature",
+            ),
+            (
+                Check::plan("enterprise"),
+                Unmet::Plan("enterprise".into()),
+                "missing-plan",
+            ),
+            (Check::default(), Unmet::Nothing, "forbidden"),
+        ];
+        for (check, unmet, reason) in cases {
+            assert_eq!(
+                check.first_unmet(&session).as_ref(),
+                Some(&unmet),
+                "{check:?}"
+            );
+            assert_eq!(unmet.reason(), reason);
+        }
+        let stale = org_admin(&[], "", "", json!([100, 100]));
+        let unmet = Check::reverification(Reverification::Strict).first_unmet(&stale);
+        assert_eq!(unmet, Some(Unmet::Reverification(Reverification::Strict)));
+        assert_eq!(unmet.unwrap().reason(), "reverification-required");
+    }
+
+    #[test]
+    fn an_unmet_any_of_takes_its_first_alternatives_reason_and_names_them_all() {
+        let member = claims(json!({ "org_id": "org_1", "org_role": "org:member" }));
+        let check = Check::permission("org:notes:write").or(Check::role("org:admin"));
+        let unmet = check.first_unmet(&member).expect("refused");
+        assert_eq!(unmet.reason(), "missing-permission");
+        assert_eq!(
+            unmet.to_string(),
+            "This action requires the permission \"org:notes:write\" in the active organization \
+             or the role \"org:admin\" in the active organization."
+        );
+        let reversed = Check::role("org:admin").or(Check::permission("org:notes:write"));
+        assert_eq!(
+            reversed.first_unmet(&member).unwrap().reason(),
+            "missing-role"
+        );
+        assert_eq!(
+            Unmet::Nothing.to_string(),
+            "This action is not allowed for this session."
+        );
+    }
+
+    #[test]
+    fn first_unmet_is_none_exactly_when_has_holds() {
+        let sessions = [
+            org_admin(&["org:notes:read"], "o:notes", "pro", json!([0, 0])),
+            claims(
+                json!({ "org_id": "org_1", "org_role": "org:member", "org_permissions": ["org:notes:write"] }),
+            ),
+            no_org(json!([5, -1])),
+            claims(json!({ "sub": "" })),
+        ];
+        let checks = [
+            Check::role("org:admin"),
+            Check::permission("org:notes:write"),
+            Check::permission("org:notes:write").or(Check::role("org:admin")),
+            Check::feature("notes").and_plan("pro"),
+            Check::reverification(Reverification::Lax).and_any([Check::role("org:admin")]),
+            Check::any([
+                Check::feature("x"),
+                Check::plan("pro").and_role("org:member"),
+            ]),
+            Check::default(),
+        ];
+        for session in &sessions {
+            for check in &checks {
+                assert_eq!(
+                    check.first_unmet(session).is_none(),
+                    session.has(check),
+                    "{check:?} on {:?}",
+                    session.user_id()
+                );
+            }
+        }
     }
 }

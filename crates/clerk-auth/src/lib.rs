@@ -13,7 +13,7 @@ mod rsa;
 mod token;
 mod verifier;
 
-pub use authz::{Check, FactorLevel, ParseReverificationError, Reverification};
+pub use authz::{Check, FactorLevel, ParseReverificationError, Reverification, Unmet};
 pub use claims::{
     Actor, Entitlement, EntitlementScope, FactorVerificationAge, SessionClaims, SessionStatus,
 };

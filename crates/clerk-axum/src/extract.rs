@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use clerk_auth::{Check, SessionClaims};
 
 use crate::layer::Context;
-use crate::rejection::{AuthError, ClerkRejection, Forbidden};
+use crate::rejection::{AuthError, ClerkRejection};
 
 /// The signed-in session of a request: the verified claims of its Clerk session token.
 ///
@@ -66,7 +66,8 @@ impl ClerkAuth {
     }
 
     /// `Ok` when the session passes `check`; otherwise the 403 refusal, naming the first
-    /// requirement that is not met. For checks known only at run time:
+    /// requirement that is not met ([`Check::first_unmet`]). For checks that depend on the
+    /// request (the resource's owner, a setting read at run time):
     ///
     /// ```no_run
     /// use clerk_auth::Check;
@@ -79,61 +80,11 @@ impl ClerkAuth {
     /// }
     /// ```
     pub fn require(&self, check: &Check) -> Result<(), ClerkRejection> {
-        if self.claims.has(check) {
-            return Ok(());
-        }
-        Err(self
-            .context
-            .reject(AuthError::Forbidden(explain(&self.claims, check))))
-    }
-}
-
-/// The first requirement of `check` that `claims` does not meet.
-fn explain(claims: &SessionClaims, check: &Check) -> Forbidden {
-    let fails = |single: Check| !claims.has(&single);
-    for role in check.roles() {
-        if fails(Check::role(role.clone())) {
-            return Forbidden::new(
-                "missing-role",
-                format!("This action requires the role {role:?} in the active organization."),
-            );
+        match check.first_unmet(&self.claims) {
+            None => Ok(()),
+            Some(unmet) => Err(self.context.reject(AuthError::Forbidden(unmet.into()))),
         }
     }
-    for permission in check.permissions() {
-        if fails(Check::permission(permission.clone())) {
-            return Forbidden::new(
-                "missing-permission",
-                format!(
-                    "This action requires the permission {permission:?} in the active organization."
-                ),
-            );
-        }
-    }
-    for feature in check.features() {
-        if fails(Check::feature(feature.clone())) {
-            return Forbidden::new(
-                "missing-feature",
-                format!("This action requires the feature {feature:?}."),
-            );
-        }
-    }
-    for plan in check.plans() {
-        if fails(Check::plan(plan.clone())) {
-            return Forbidden::new(
-                "missing-plan",
-                format!("This action requires the plan {plan:?}."),
-            );
-        }
-    }
-    for requirement in check.reverifications() {
-        if fails(Check::reverification(*requirement)) {
-            return Forbidden::reverification(
-                requirement.level().as_str(),
-                requirement.after_minutes(),
-            );
-        }
-    }
-    Forbidden::new("forbidden", "This action is not allowed for this session.")
 }
 
 fn context(parts: &Parts) -> Result<Context, ClerkRejection> {

@@ -17,9 +17,26 @@
 //! ```
 //!
 //! A guard answers 401 (no valid session) or 403 (a valid session without the requirement)
-//! before the handler runs. For a requirement known only at run time, use
+//! before the handler runs. A requirement of several parts, "any of" included, is declared
+//! once with [`crate::requirement!`] and asked for with [`Require`]:
+//!
+//! ```no_run
+//! use clerk_axum::{Check, ClerkAuth, Require};
+//!
+//! clerk_axum::requirement!(
+//!     /// Listing the organization's users: its admins, or whoever may read users.
+//!     pub ListUsers = Check::permission("org:users:read").or(Check::role("org:admin"))
+//! );
+//!
+//! async fn users(Require(auth, ..): Require<ListUsers>) -> String {
+//!     format!("the users of {:?}", auth.org_id())
+//! }
+//! ```
+//!
+//! For a requirement that depends on the request (who owns the resource), use
 //! [`ClerkAuth::require`]; for a whole router, [`crate::RequireAuthLayer::with`].
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
@@ -28,11 +45,11 @@ use clerk_auth::{Check, Reverification};
 
 use crate::{ClerkAuth, ClerkRejection};
 
-/// A requirement known at compile time, usually declared with [`crate::permission!`],
-/// [`crate::role!`], [`crate::feature!`] or [`crate::plan!`].
+/// A requirement known at compile time: declared with [`crate::requirement!`] (any check,
+/// built once) and asked for with [`Require`]; each guard of this module is one too.
 pub trait Requirement: Send + Sync + 'static {
     /// The check to pass.
-    fn check() -> Check;
+    fn check() -> Cow<'static, Check>;
 }
 
 /// A permission name, e.g. `org:notes:delete`. Declare one with [`crate::permission!`].
@@ -114,9 +131,9 @@ macro_rules! guard {
         }
 
         impl<T: $bound> Requirement for $guard<T> {
-            fn check() -> Check {
+            fn check() -> Cow<'static, Check> {
                 let check: fn() -> Check = $check;
-                check()
+                Cow::Owned(check())
             }
         }
 
@@ -158,6 +175,60 @@ guard!(
     RequireReverification<ReverificationLevel>,
     || Check::reverification(T::REQUIREMENT)
 );
+
+/// Requires the check of `R`, a marker declared with [`crate::requirement!`] (403 with the
+/// reason of the first requirement not met: `missing-permission`, `missing-role`, …).
+///
+/// The session is the first field: `Require(auth, ..): Require<R>`.
+pub struct Require<R: Requirement>(pub ClerkAuth, pub PhantomData<R>);
+
+impl<R: Requirement> std::fmt::Debug for Require<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Require").field(&self.0).finish()
+    }
+}
+
+impl<R: Requirement> std::ops::Deref for Require<R> {
+    type Target = ClerkAuth;
+
+    fn deref(&self) -> &ClerkAuth {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync, R: Requirement> FromRequestParts<S> for Require<R> {
+    type Rejection = ClerkRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = ClerkAuth::from_request_parts(parts, state).await?;
+        auth.require(&R::check())?;
+        Ok(Require(auth, PhantomData))
+    }
+}
+
+/// Declares a requirement marker for [`Require`]: a name for any [`Check`], built once, the
+/// first time a request asks for it.
+///
+/// ```
+/// use clerk_axum::Check;
+///
+/// clerk_axum::requirement!(pub WriteNotes = Check::permission("org:notes:write").or(Check::role("org:admin")));
+/// ```
+#[macro_export]
+macro_rules! requirement {
+    ($(#[$doc:meta])* $vis:vis $name:ident = $check:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+        impl $crate::guard::Requirement for $name {
+            fn check() -> ::std::borrow::Cow<'static, $crate::Check> {
+                static CHECK: ::std::sync::LazyLock<$crate::Check> =
+                    ::std::sync::LazyLock::new(|| $check);
+                ::std::borrow::Cow::Borrowed(&*CHECK)
+            }
+        }
+    };
+}
 
 /// Declares a permission marker for [`RequirePermission`]:
 /// `clerk_axum::permission!(pub NotesDelete = "org:notes:delete");`

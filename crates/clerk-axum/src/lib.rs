@@ -10,10 +10,10 @@ pub mod rejection;
 
 pub use extract::ClerkAuth;
 pub use guard::{
-    Lax, Moderate, RequireFeature, RequirePermission, RequirePlan, RequireReverification,
-    RequireRole, Strict, StrictMfa,
+    Lax, Moderate, Require, RequireFeature, RequirePermission, RequirePlan, RequireReverification,
+    RequireRole, Requirement, Strict, StrictMfa,
 };
 pub use layer::{ClerkLayer, RequireAuthLayer};
-pub use rejection::{AuthError, AuthObserver, ClerkRejection, Forbidden};
+pub use rejection::{AuthError, AuthObserver, ClerkRejection, Forbidden, Refused};
 
-pub use clerk_auth::{Check, Reverification, SessionClaims, Verifier};
+pub use clerk_auth::{Check, Reverification, SessionClaims, Unmet, Verifier};

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use clerk_auth::Rejection;
+use clerk_auth::{Rejection, Unmet};
 use serde::Serialize;
 
 /// A refused request.
@@ -54,7 +54,7 @@ impl AuthError {
     }
 
     /// The machine-readable reason, e.g. `token-expired` or `missing-permission`.
-    pub fn reason(&self) -> &str {
+    pub fn reason(&self) -> &'static str {
         match self {
             AuthError::Unauthorized(r) | AuthError::Unavailable(r) => r.reason().as_str(),
             AuthError::Forbidden(f) => f.reason(),
@@ -144,6 +144,33 @@ pub struct Forbidden {
     clerk_error: Option<serde_json::Value>,
 }
 
+impl From<Unmet> for Forbidden {
+    /// The refusal for the first requirement a session does not meet: its reason and message,
+    /// and for a reverification Clerk's error body.
+    fn from(unmet: Unmet) -> Self {
+        let clerk_error = unmet.reverification().map(|requirement| {
+            reverification_error(requirement.level().as_str(), requirement.after_minutes())
+        });
+        Forbidden {
+            reason: unmet.reason(),
+            message: unmet.to_string(),
+            clerk_error,
+        }
+    }
+}
+
+/// Clerk's `reverificationErrorResponse` body, which Clerk's frontend (`useReverification`)
+/// recognises to prompt the user.
+fn reverification_error(level: &str, after_minutes: i64) -> serde_json::Value {
+    serde_json::json!({
+        "type": "forbidden",
+        "reason": "reverification-error",
+        "metadata": {
+            "reverification": { "level": level, "afterMinutes": after_minutes }
+        }
+    })
+}
+
 impl Forbidden {
     /// A refusal with a reason such as `missing-permission` and a message.
     pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
@@ -161,13 +188,7 @@ impl Forbidden {
             message: format!(
                 "This action needs a recent verification ({level} within {after_minutes} minutes)."
             ),
-            clerk_error: Some(serde_json::json!({
-                "type": "forbidden",
-                "reason": "reverification-error",
-                "metadata": {
-                    "reverification": { "level": level, "afterMinutes": after_minutes }
-                }
-            })),
+            clerk_error: Some(reverification_error(level, after_minutes)),
         }
     }
 
@@ -222,12 +243,35 @@ impl ClerkRejection {
 }
 
 impl IntoResponse for ClerkRejection {
+    /// The response (the layer's handler, else [`AuthError::to_response`]), carrying a
+    /// [`Refused`] in its extensions for the middleware that logs and counts requests.
     fn into_response(self) -> Response {
-        match &self.render {
+        let mut response = match &self.render {
             Some(render) => render(&self.error),
             None => self.error.to_response(self.retry_after),
-        }
+        };
+        response.extensions_mut().insert(Refused {
+            reason: self.error.reason(),
+        });
+        response
     }
+}
+
+/// In the extensions of every refusal this crate answers: why, for access logs and metrics
+/// that must not see the request's token. Read it in a middleware outside the router:
+///
+/// ```no_run
+/// # fn log(response: &axum::response::Response) {
+/// if let Some(refused) = response.extensions().get::<clerk_axum::Refused>() {
+///     tracing::info!(reason = refused.reason, "refused");
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refused {
+    /// The refusal's reason, e.g. `token-expired` or `missing-permission`.
+    pub reason: &'static str,
 }
 
 /// Seen by an observer for every refused request: metrics, audit logs.

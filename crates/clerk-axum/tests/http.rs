@@ -10,8 +10,9 @@ use axum::{Json, Router};
 use clerk_auth::JwksOptions;
 use clerk_auth::{Check, Verifier};
 use clerk_axum::{
-    AuthError, AuthObserver, ClerkAuth, ClerkLayer, ClerkRejection, RequireAuthLayer,
-    RequireFeature, RequirePermission, RequirePlan, RequireReverification, RequireRole, Strict,
+    AuthError, AuthObserver, ClerkAuth, ClerkLayer, ClerkRejection, Refused, Require,
+    RequireAuthLayer, RequireFeature, RequirePermission, RequirePlan, RequireReverification,
+    RequireRole, Strict,
 };
 use clerk_emulator::{Emulator, EmulatorServer, Fault, Organization, SigningKey};
 use reqwest::StatusCode;
@@ -21,6 +22,21 @@ clerk_axum::permission!(NotesDelete = "org:notes:delete");
 clerk_axum::role!(Admin = "org:admin");
 clerk_axum::feature!(Analytics = "analytics");
 clerk_axum::plan!(Pro = "pro");
+clerk_axum::requirement!(
+    WriteNotes = Check::permission("org:notes:write").or(Check::role("org:admin"))
+);
+
+/// Copies the [`Refused`] reason a refusal carries in its extensions into a header, so that
+/// the tests, on the other side of the socket, can see it.
+async fn expose_refusal(mut response: axum::response::Response) -> axum::response::Response {
+    if let Some(refused) = response.extensions().get::<Refused>().copied() {
+        response.headers_mut().insert(
+            "x-refused",
+            refused.reason.parse().expect("a reason is a header value"),
+        );
+    }
+    response
+}
 
 fn key() -> SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
@@ -110,10 +126,15 @@ async fn app_with(configure: impl FnOnce(ClerkLayer) -> ClerkLayer, fault: Optio
             get(|_: RequireReverification<Strict>| async { "fresh" }),
         )
         .route("/runtime", get(runtime))
+        .route(
+            "/notes/write",
+            get(|Require(auth, ..): Require<WriteNotes>| async move { auth.user_id().to_owned() }),
+        )
         .merge(protected)
         .merge(admins)
         .layer(layer)
-        .route("/unlayered", get(me));
+        .route("/unlayered", get(me))
+        .layer(axum::middleware::map_response(expose_refusal));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -381,4 +402,107 @@ async fn an_extractor_without_the_layer_is_a_500_not_an_open_door() {
     let (status, _, body) = app.get("/unlayered", Some(&token)).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(json(&body)["reason"], "clerk-layer-missing");
+}
+
+#[tokio::test]
+async fn a_requirement_with_any_of_lets_either_alternative_in() {
+    let app = app().await;
+    let in_org = |role: &str, permissions: &[&str]| {
+        app.token()
+            .organization(
+                Organization::new("org_1")
+                    .role(role)
+                    .permissions(permissions.iter().copied()),
+            )
+            .sign()
+    };
+    let writer = in_org("org:member", &["org:notes:write"]);
+    let admin = in_org("org:admin", &[]);
+    let member = in_org("org:member", &["org:notes:read"]);
+    assert_eq!(
+        app.get("/notes/write", Some(&writer)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/notes/write", Some(&admin)).await.0,
+        StatusCode::OK
+    );
+    let (status, _, body) = app.get("/notes/write", Some(&member)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let body = json(&body);
+    assert_eq!(body["reason"], "missing-permission");
+    assert_eq!(
+        body["message"],
+        "This action requires the permission \"org:notes:write\" in the active organization \
+         or the role \"org:admin\" in the active organization."
+    );
+}
+
+#[tokio::test]
+async fn every_refusal_carries_its_reason_in_the_response_extensions() {
+    let app = app().await;
+    let member = app
+        .token()
+        .organization(Organization::new("org_1").role("org:member"))
+        .sign();
+    for (path, token, status, reason) in [
+        (
+            "/me",
+            None,
+            StatusCode::UNAUTHORIZED,
+            "session-token-missing",
+        ),
+        (
+            "/me",
+            Some("garbage"),
+            StatusCode::UNAUTHORIZED,
+            "token-invalid",
+        ),
+        (
+            "/admin",
+            Some(member.as_str()),
+            StatusCode::FORBIDDEN,
+            "missing-role",
+        ),
+        (
+            "/notes/write",
+            Some(member.as_str()),
+            StatusCode::FORBIDDEN,
+            "missing-permission",
+        ),
+        (
+            "/admins/only",
+            Some(member.as_str()),
+            StatusCode::FORBIDDEN,
+            "missing-role",
+        ),
+    ] {
+        let (got, headers, _) = app.get(path, token).await;
+        assert_eq!(got, status, "{path}");
+        assert_eq!(
+            headers.get("x-refused").map(|v| v.to_str().unwrap()),
+            Some(reason),
+            "{path}"
+        );
+    }
+    let (status, headers, _) = app.get("/me", Some(&member)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.get("x-refused").is_none());
+
+    let down = app_with(|layer| layer, Some(Fault::Status(500))).await;
+    let (status, headers, _) = down.get("/me", Some(&down.token().sign())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["x-refused"], "keys-unavailable");
+
+    let custom = app_with(
+        |layer| layer.rejection(|error| (error.status(), "custom").into_response()),
+        None,
+    )
+    .await;
+    let (status, headers, body) = custom.get("/me", None).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::UNAUTHORIZED, "custom")
+    );
+    assert_eq!(headers["x-refused"], "session-token-missing");
 }
