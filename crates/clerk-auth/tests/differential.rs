@@ -2004,7 +2004,7 @@ async fn run_ours(cases: &[Case], pem: &str, now_ms: u64) -> Vec<OurResult> {
                 .jwt_key(pem)
                 .clock(Arc::clone(&clock))
                 .token_cache_capacity(0)
-                .prefetch(false);
+                .background_refresh(false);
             builder = match case.config {
                 Config::Default => builder.authorized_parties(PARTIES),
                 Config::Skew(ms) => builder

@@ -31,7 +31,7 @@ fn verifier(server: &EmulatorServer, options: JwksOptions) -> Verifier {
     Verifier::builder()
         .jwks_url(server.jwks_url())
         .jwks_options(options)
-        .prefetch(false)
+        .background_refresh(false)
         .build()
         .expect("verifier builds")
 }
@@ -363,7 +363,7 @@ async fn backend_api_jwks_is_fetched_with_the_secret_key() {
         .api_url(server.api_url())
         .issuer(server.issuer())
         .jwks_options(quick())
-        .prefetch(false)
+        .background_refresh(false)
         .build()
         .expect("builds");
     verifier
@@ -381,7 +381,7 @@ async fn a_refused_secret_key_is_reported_as_secret_key_invalid() {
         .secret_key("sk_test_wrong")
         .api_url(server.api_url())
         .jwks_options(quick())
-        .prefetch(false)
+        .background_refresh(false)
         .build()
         .expect("builds");
     let err = verifier
@@ -486,4 +486,99 @@ async fn tokens_of_a_new_key_arriving_during_its_fetch_wait_for_it_instead_of_be
         task.await.expect("task").expect("a new-key token verifies");
     }
     assert_eq!(server.jwks_requests(), 2, "one fetch for the rotation");
+}
+
+/// Waits until `done` holds (checked every 20 ms) or `limit` passes; whether it held.
+async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refresher_makes_keys_usable_with_no_traffic_once_the_endpoint_recovers() {
+    let server = server().await;
+    server.set_fault(Fault::Status(503));
+    let verifier = Verifier::builder()
+        .jwks_url(server.jwks_url())
+        .jwks_options(quick())
+        .build()
+        .expect("builds");
+    assert!(eventually(Duration::from_secs(2), || server.jwks_requests() >= 2).await);
+    assert!(!verifier.key_status().usable);
+    server.set_fault(Fault::None);
+    // No verification is made: the refresher alone must load the keys.
+    assert!(
+        eventually(Duration::from_secs(2), || verifier.key_status().usable).await,
+        "never usable: {:?}",
+        verifier.key_status()
+    );
+    assert_eq!(verifier.stats().cache_misses, 0, "no verification was made");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refresher_refreshes_keys_before_they_are_due() {
+    let server = server().await;
+    let options = JwksOptions {
+        refresh_interval: Duration::from_millis(250),
+        ..quick()
+    };
+    let verifier = Verifier::builder()
+        .jwks_url(server.jwks_url())
+        .jwks_options(options)
+        .build()
+        .expect("builds");
+    assert!(eventually(Duration::from_secs(3), || server.jwks_requests() >= 4).await);
+    let status = verifier.key_status();
+    assert!(status.usable && !status.stale, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_verifier_stops_its_refresher() {
+    let server = server().await;
+    let options = JwksOptions {
+        refresh_interval: Duration::from_millis(100),
+        ..quick()
+    };
+    let verifier = Verifier::builder()
+        .jwks_url(server.jwks_url())
+        .jwks_options(options)
+        .build()
+        .expect("builds");
+    assert!(eventually(Duration::from_secs(2), || server.jwks_requests() >= 2).await);
+    drop(verifier);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let after_drop = server.jwks_requests();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(server.jwks_requests(), after_drop);
+}
+
+#[test]
+fn a_verifier_built_outside_a_runtime_starts_its_refresher_at_its_first_verification() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server = runtime.block_on(server());
+    let options = JwksOptions {
+        refresh_interval: Duration::from_millis(200),
+        ..quick()
+    };
+    // No runtime here: nothing can start yet.
+    let verifier = Verifier::builder()
+        .jwks_url(server.jwks_url())
+        .jwks_options(options)
+        .build()
+        .expect("builds");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.jwks_requests(), 0);
+    runtime.block_on(async {
+        verifier
+            .verify(&server.session_token().sign())
+            .await
+            .expect("verifies");
+        assert!(eventually(Duration::from_secs(3), || server.jwks_requests() >= 3).await);
+    });
 }

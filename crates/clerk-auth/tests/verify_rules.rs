@@ -581,7 +581,7 @@ async fn m2m_category_is_refused_before_key_resolution() {
         .expect("serves");
     let verifier = Verifier::builder()
         .jwks_url(server.jwks_url())
-        .prefetch(false)
+        .background_refresh(false)
         .build()
         .expect("builds");
     let t = server
@@ -844,7 +844,7 @@ fn key_cache_tuning_comes_from_the_environment_and_is_checked() {
         ("CLERK_JWKS_TIMEOUT_MS", "800"),
     ]))
     .expect("valid")
-    .prefetch(false)
+    .background_refresh(false)
     .build()
     .expect("builds");
     let options = verifier.jwks().expect("remote keys").options();

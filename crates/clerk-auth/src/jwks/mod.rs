@@ -5,8 +5,12 @@
 //!   cached set takes a read lock and nothing else.
 //! - **Single flight**: however many requests need a fetch at once, one fetch is made; the
 //!   others wait for it and use its result.
-//! - **Background refresh**: once the keys are older than [`JwksOptions::refresh_interval`],
-//!   the next request starts a refresh in the background and goes on with the cached keys.
+//! - **Background refresh**: a task of the cache's own ([`JwksCache::refresh_in_background`],
+//!   which the verifier's builder starts) fetches the keys at once and refreshes them before
+//!   they are due, retrying failures with back-off, so readiness recovers with no traffic
+//!   (see `refresher.rs`). Without it, once the keys are older than
+//!   [`JwksOptions::refresh_interval`] the next request starts a refresh in the background and
+//!   goes on with the cached keys.
 //! - **Stale if error**: while the endpoint fails, the last good keys keep serving for up to
 //!   [`JwksOptions::max_staleness`]; after that, verification fails with `keys-unavailable`
 //!   (an HTTP layer answers 503). Failed fetches are retried with exponential back-off.
@@ -23,11 +27,12 @@
 //! One cache serves one key source (one Clerk instance), so keys are scoped per issuer.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 pub(crate) mod document;
+mod refresher;
 
 use clerk_types::CLERK_API_VERSION;
 
@@ -156,12 +161,17 @@ impl State {
         let Some(last) = self.last_attempt else {
             return false;
         };
+        now.saturating_duration_since(last) < self.retry_delay(options)
+    }
+
+    /// The least time from a failed fetch to the next: `retry_backoff` doubling with each
+    /// consecutive failure, up to `max_retry_backoff`.
+    fn retry_delay(&self, options: &JwksOptions) -> Duration {
         let shift = self.consecutive_failures.saturating_sub(1).min(16);
-        let delay = options
+        options
             .retry_backoff
             .saturating_mul(1 << shift)
-            .min(options.max_retry_backoff);
-        now.saturating_duration_since(last) < delay
+            .min(options.max_retry_backoff)
     }
 }
 
@@ -178,6 +188,25 @@ pub struct JwksCache {
     failures: AtomicU64,
     unknown_kid_refetches: AtomicU64,
     kid_misses: AtomicU64,
+    /// The background refresher's task, once started ([`refresher`]).
+    refresher: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Whether [`JwksCache::refresh_in_background`] asked for the refresher.
+    refresher_wanted: AtomicBool,
+    /// Whether it was started.
+    refresher_running: AtomicBool,
+}
+
+impl Drop for JwksCache {
+    fn drop(&mut self) {
+        if let Some(task) = self
+            .refresher
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for JwksCache {
@@ -217,6 +246,9 @@ impl JwksCache {
             failures: AtomicU64::new(0),
             unknown_kid_refetches: AtomicU64::new(0),
             kid_misses: AtomicU64::new(0),
+            refresher: Mutex::new(None),
+            refresher_wanted: AtomicBool::new(false),
+            refresher_running: AtomicBool::new(false),
         }
     }
 
@@ -271,6 +303,7 @@ impl JwksCache {
 
     /// The key named `kid`, fetching the JWKS if needed (see the module docs for when).
     pub async fn key(self: &Arc<Self>, kid: Option<&str>) -> Result<Arc<RsaPublicKey>, Rejection> {
+        self.ensure_refresher();
         let now = Instant::now();
         let seen = {
             let state = self.read();

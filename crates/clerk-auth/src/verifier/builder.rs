@@ -12,6 +12,7 @@ use super::{
 };
 use crate::instance::KeySource;
 use crate::jwks::{JwksCache, JwksOptions};
+
 use crate::revocation::Revocations;
 use crate::rsa::RsaPublicKey;
 
@@ -56,7 +57,7 @@ pub struct VerifierBuilder {
     token_cache_capacity: Option<usize>,
     clock: Option<Arc<dyn Clock>>,
     http_client: Option<reqwest::Client>,
-    prefetch: Option<bool>,
+    background_refresh: Option<bool>,
 }
 
 impl std::fmt::Debug for VerifierBuilder {
@@ -250,15 +251,18 @@ impl VerifierBuilder {
         self
     }
 
-    /// Whether [`VerifierBuilder::build`] starts loading the keys in the background when
-    /// called inside a Tokio runtime (default `true`).
-    pub fn prefetch(mut self, yes: bool) -> Self {
-        self.prefetch = Some(yes);
+    /// Whether the verifier loads its keys and keeps them fresh in a background task
+    /// (default `true`; see [`JwksCache::refresh_in_background`]). Started by
+    /// [`VerifierBuilder::build`] inside a Tokio runtime, else by the first verification. Off,
+    /// keys are fetched by the verifications that need them. No effect with a PEM key.
+    pub fn background_refresh(mut self, yes: bool) -> Self {
+        self.background_refresh = Some(yes);
         self
     }
 
-    /// Checks the configuration and builds the verifier. Never makes a network call; with
-    /// `prefetch` (the default) inside a Tokio runtime, a background task starts loading keys.
+    /// Checks the configuration and builds the verifier. Never makes a network call itself;
+    /// with [`background_refresh`](Self::background_refresh) (the default) inside a Tokio
+    /// runtime, a background task starts loading the keys and keeps them fresh.
     pub fn build(self) -> Result<Verifier, ConfigError> {
         let publishable = self
             .publishable_key
@@ -348,14 +352,9 @@ impl VerifierBuilder {
                 misses: AtomicU64::new(0),
             }),
         };
-        if self.prefetch.unwrap_or(true) {
-            if let (Some(cache), Ok(handle)) =
-                (verifier.jwks(), tokio::runtime::Handle::try_current())
-            {
-                let cache = Arc::clone(cache);
-                handle.spawn(async move {
-                    let _ = cache.refresh().await;
-                });
+        if self.background_refresh.unwrap_or(true) {
+            if let Some(cache) = verifier.jwks() {
+                cache.refresh_in_background();
             }
         }
         Ok(verifier)
