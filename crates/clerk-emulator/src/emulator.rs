@@ -14,7 +14,6 @@ use crate::objects::{
     BackendError, NewOrganization, NewUser, Organization, OrganizationMembership,
     OrganizationUpdate, Session, User, UserUpdate,
 };
-use crate::server::EmulatorServer;
 use crate::store::Store;
 use crate::token::{self, TokenBuilder, DEFAULT_ISSUER};
 use crate::webhooks::{self, Delivery, DeliveryError, Hooks, SignedDelivery};
@@ -65,9 +64,9 @@ struct Directory {
 ///
 /// **Directory.** Change it as the Clerk dashboard would ([`Emulator::create_user`],
 /// [`Emulator::create_session`], [`Emulator::add_membership`], …) or through the Backend API
-/// routes of [`EmulatorServer`]. Every change gives the object a strictly later `updated_at`
-/// and emits Clerk's webhook event (`user.created`, `session.revoked`, …; see
-/// [`Emulator::events`]).
+/// routes of [`EmulatorServer`](crate::EmulatorServer). Every change gives the object a
+/// strictly later `updated_at` and emits Clerk's webhook event (`user.created`,
+/// `session.revoked`, …; see [`Emulator::events`]).
 ///
 /// **Webhooks.** Once an endpoint is set with [`Emulator::set_webhook`], each event becomes a
 /// message delivered like Svix does: a JSON POST signed with [`Emulator::webhook_secret`],
@@ -143,21 +142,6 @@ impl Emulator {
             state: Arc::new(RwLock::new(state)),
             directory: Arc::new(directory),
         }
-    }
-
-    /// Starts a fresh emulator (new key) and serves it on `addr`; see [`Emulator::serve`].
-    pub async fn start(addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<EmulatorServer> {
-        Self::new().serve(addr).await
-    }
-
-    /// Serves this emulator's endpoints on `addr` (`127.0.0.1:0` for a free port). Unless the
-    /// issuer was set explicitly, it becomes the server's base URL. Must be called within a
-    /// Tokio runtime.
-    pub async fn serve(
-        &self,
-        addr: impl tokio::net::ToSocketAddrs,
-    ) -> std::io::Result<EmulatorServer> {
-        EmulatorServer::bind(self.clone(), addr).await
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {

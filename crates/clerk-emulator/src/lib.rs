@@ -39,6 +39,8 @@
 mod bapi;
 pub mod compact;
 mod emulator;
+mod fault;
+mod http;
 pub mod ids;
 mod key;
 pub mod objects;
@@ -49,9 +51,10 @@ mod webhooks;
 
 pub use compact::Compact;
 pub use emulator::Emulator;
+pub use fault::{Endpoint, Fault};
 pub use key::{Algorithm, KeyError, SigningKey, DEFAULT_KEY_BITS, MIN_KEY_BITS};
 pub use objects::{BackendError, NewOrganization, NewUser, OrganizationUpdate, UserUpdate};
-pub use server::{EmulatorServer, Endpoint, Fault, BACKEND_JWKS_PATH, WELL_KNOWN_JWKS_PATH};
+pub use server::{EmulatorServer, BACKEND_JWKS_PATH, WELL_KNOWN_JWKS_PATH};
 pub use token::{
     unix_now, ClaimsVersion, Organization, TokenBuilder, CAT_IGNORE, CAT_JWT_TEMPLATE, CAT_M2M,
     CAT_SESSION, DEFAULT_AZP, DEFAULT_ISSUER, DEFAULT_LIFETIME_SECS, DEFAULT_NBF_LEEWAY_SECS,
