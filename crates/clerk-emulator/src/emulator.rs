@@ -85,7 +85,7 @@ struct Directory {
 ///
 /// ```
 /// use clerk_emulator::{Emulator, SigningKey};
-/// let emulator = Emulator::with_key(SigningKey::generate(2048));
+/// let emulator = Emulator::with_key(SigningKey::test_key());
 /// assert!(emulator.secret_key().starts_with("sk_test_"));
 /// assert!(emulator.publishable_key().starts_with("pk_test_"));
 /// let token = emulator.session_token().user("user_1").sign();
@@ -116,8 +116,8 @@ impl Default for Emulator {
 }
 
 impl Emulator {
-    /// An emulator with a freshly generated 2048-bit signing key (slow: prefer
-    /// [`Emulator::with_key`] with a key shared across tests).
+    /// An emulator with a freshly generated 2048-bit signing key (slow: in tests prefer
+    /// [`Emulator::with_key`] with [`SigningKey::test_key`]).
     pub fn new() -> Self {
         Self::with_key(SigningKey::generate(DEFAULT_KEY_BITS))
     }
@@ -208,7 +208,7 @@ impl Emulator {
     ///
     /// ```
     /// use clerk_emulator::{Emulator, SigningKey};
-    /// let emulator = Emulator::with_key(SigningKey::generate(2048)).with_issuer("https://clerk.clerk.dev");
+    /// let emulator = Emulator::with_key(SigningKey::test_key()).with_issuer("https://clerk.clerk.dev");
     /// assert_eq!(emulator.publishable_key(), "pk_test_Y2xlcmsuY2xlcmsuZGV2JA");
     /// ```
     pub fn publishable_key(&self) -> String {
@@ -315,7 +315,7 @@ impl Emulator {
     ///
     /// ```
     /// use clerk_emulator::{Emulator, NewUser, SigningKey};
-    /// let emulator = Emulator::with_key(SigningKey::generate(2048));
+    /// let emulator = Emulator::with_key(SigningKey::test_key());
     /// let user = emulator.create_user(NewUser::new().email("ada@example.com").first_name("Ada"))?;
     /// assert!(user.id.starts_with("user_"));
     /// assert_eq!(user.primary_email(), Some("ada@example.com"));
@@ -425,7 +425,7 @@ impl Emulator {
     /// ```
     /// # fn main() -> Result<(), clerk_emulator::BackendError> {
     /// use clerk_emulator::{Emulator, NewUser, SigningKey};
-    /// let emulator = Emulator::with_key(SigningKey::generate(2048));
+    /// let emulator = Emulator::with_key(SigningKey::test_key());
     /// let user = emulator.create_user(NewUser::new().email("ada@example.com"))?;
     /// let session = emulator.create_session(&user.id)?;
     /// let token = emulator.session_token_for(&session).sign();
@@ -680,7 +680,7 @@ impl Emulator {
     ///
     /// ```
     /// use clerk_emulator::{Emulator, SigningKey};
-    /// let emulator = Emulator::with_key(SigningKey::generate(2048));
+    /// let emulator = Emulator::with_key(SigningKey::test_key());
     /// let signed = emulator.sign_webhook("msg_1", 1_700_000_000, r#"{"type":"user.created"}"#);
     /// assert!(signed.signature.starts_with("v1,"));
     /// ```

@@ -79,7 +79,7 @@ async fn backend_jwks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// use clerk_emulator::{Emulator, SigningKey};
-/// let server = Emulator::with_key(SigningKey::generate(2048)).serve("127.0.0.1:0").await?;
+/// let server = Emulator::with_key(SigningKey::test_key()).serve("127.0.0.1:0").await?;
 /// assert_eq!(server.issuer(), server.base_url());
 /// assert_eq!(server.jwks_url(), format!("{}/.well-known/jwks.json", server.base_url()));
 /// let token = server.session_token().sign();
