@@ -2,7 +2,7 @@
 //! real RSA keys.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -21,11 +21,6 @@ clerk_axum::permission!(NotesDelete = "org:notes:delete");
 clerk_axum::role!(Admin = "org:admin");
 clerk_axum::feature!(Analytics = "analytics");
 clerk_axum::plan!(Pro = "pro");
-
-fn key() -> SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(2048)).clone()
-}
 
 #[derive(Default)]
 struct Counts {
@@ -67,7 +62,7 @@ struct App {
 }
 
 async fn app_with(configure: impl FnOnce(ClerkLayer) -> ClerkLayer, fault: Option<Fault>) -> App {
-    let emulator = Emulator::with_key(key())
+    let emulator = Emulator::with_key(SigningKey::test_key())
         .serve("127.0.0.1:0")
         .await
         .expect("emulator");
@@ -198,7 +193,7 @@ async fn invalid_tokens_are_401_with_clerks_reason_and_no_token_in_the_body() {
         (app.token().expires_in(-60).sign(), "token-expired"),
         (
             app.token()
-                .signed_by(&SigningKey::generate(2048).with_kid(key().kid()))
+                .signed_by(&SigningKey::test_key_n(1).with_kid(SigningKey::test_key().kid()))
                 .sign(),
             "token-invalid-signature",
         ),
