@@ -2,7 +2,7 @@
 //! real RSA keys.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -36,11 +36,6 @@ async fn expose_refusal(mut response: axum::response::Response) -> axum::respons
         );
     }
     response
-}
-
-fn key() -> SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(2048)).clone()
 }
 
 #[derive(Default)]
@@ -83,7 +78,7 @@ struct App {
 }
 
 async fn app_with(configure: impl FnOnce(ClerkLayer) -> ClerkLayer, fault: Option<Fault>) -> App {
-    let emulator = Emulator::with_key(key())
+    let emulator = Emulator::with_key(SigningKey::test_key())
         .serve("127.0.0.1:0")
         .await
         .expect("emulator");
@@ -219,7 +214,7 @@ async fn invalid_tokens_are_401_with_clerks_reason_and_no_token_in_the_body() {
         (app.token().expires_in(-60).sign(), "token-expired"),
         (
             app.token()
-                .signed_by(&SigningKey::generate(2048).with_kid(key().kid()))
+                .signed_by(&SigningKey::test_key_n(1).with_kid(SigningKey::test_key().kid()))
                 .sign(),
             "token-invalid-signature",
         ),

@@ -1,7 +1,6 @@
 //! The client against clerk-emulator over real HTTP: every endpoint, Clerk's errors, retries
 //! (429 with Retry-After, transient 5xx, timeouts), and tolerant decoding.
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use clerk_backend::{
@@ -11,13 +10,8 @@ use clerk_backend::{
 use clerk_emulator::{Emulator, EmulatorServer, Fault, NewOrganization, NewUser, SigningKey};
 use serde_json::{json, Value};
 
-fn key() -> &'static SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(2048))
-}
-
 async fn serve() -> EmulatorServer {
-    Emulator::with_key(key().clone())
+    Emulator::with_key(SigningKey::test_key())
         .serve("127.0.0.1:0")
         .await
         .unwrap()

@@ -12,8 +12,8 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+use crate::http::{clerk_error_with_meta, json_body, Shared};
 use crate::objects::{BackendError, NewUser, OrganizationMembership, User, UserUpdate};
-use crate::server::{clerk_error_with_meta, json_body, Shared};
 use crate::store::{
     ListQuery, OrderBy, UserQuery, MEMBERSHIP_ORDER_FIELDS, ORGANIZATION_ORDER_FIELDS,
     USER_ORDER_FIELDS,

@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use clerk_emulator::{Compact, SigningKey};
-//! let key = SigningKey::generate(2048);
+//! let key = SigningKey::test_key();
 //!
 //! // A correctly signed token whose payload has a duplicate `sub`.
 //! let token = Compact::from_json(

@@ -14,7 +14,6 @@ use crate::objects::{
     BackendError, NewOrganization, NewUser, Organization, OrganizationMembership,
     OrganizationUpdate, Session, User, UserUpdate,
 };
-use crate::server::EmulatorServer;
 use crate::store::Store;
 use crate::token::{self, TokenBuilder, DEFAULT_ISSUER};
 use crate::webhooks::{self, Delivery, DeliveryError, Hooks, SignedDelivery};
@@ -65,9 +64,9 @@ struct Directory {
 ///
 /// **Directory.** Change it as the Clerk dashboard would ([`Emulator::create_user`],
 /// [`Emulator::create_session`], [`Emulator::add_membership`], …) or through the Backend API
-/// routes of [`EmulatorServer`]. Every change gives the object a strictly later `updated_at`
-/// and emits Clerk's webhook event (`user.created`, `session.revoked`, …; see
-/// [`Emulator::events`]).
+/// routes of [`EmulatorServer`](crate::EmulatorServer). Every change gives the object a
+/// strictly later `updated_at` and emits Clerk's webhook event (`user.created`,
+/// `session.revoked`, …; see [`Emulator::events`]).
 ///
 /// **Webhooks.** Once an endpoint is set with [`Emulator::set_webhook`], each event becomes a
 /// message delivered like Svix does: a JSON POST signed with [`Emulator::webhook_secret`],
@@ -86,7 +85,7 @@ struct Directory {
 ///
 /// ```
 /// use clerk_emulator::{Emulator, SigningKey};
-/// let emulator = Emulator::with_key(SigningKey::generate(2048));
+/// let emulator = Emulator::with_key(SigningKey::test_key());
 /// assert!(emulator.secret_key().starts_with("sk_test_"));
 /// assert!(emulator.publishable_key().starts_with("pk_test_"));
 /// let token = emulator.session_token().user("user_1").sign();
@@ -117,8 +116,8 @@ impl Default for Emulator {
 }
 
 impl Emulator {
-    /// An emulator with a freshly generated 2048-bit signing key (slow: prefer
-    /// [`Emulator::with_key`] with a key shared across tests).
+    /// An emulator with a freshly generated 2048-bit signing key (slow: in tests prefer
+    /// [`Emulator::with_key`] with [`SigningKey::test_key`]).
     pub fn new() -> Self {
         Self::with_key(SigningKey::generate(DEFAULT_KEY_BITS))
     }
@@ -143,21 +142,6 @@ impl Emulator {
             state: Arc::new(RwLock::new(state)),
             directory: Arc::new(directory),
         }
-    }
-
-    /// Starts a fresh emulator (new key) and serves it on `addr`; see [`Emulator::serve`].
-    pub async fn start(addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<EmulatorServer> {
-        Self::new().serve(addr).await
-    }
-
-    /// Serves this emulator's endpoints on `addr` (`127.0.0.1:0` for a free port). Unless the
-    /// issuer was set explicitly, it becomes the server's base URL. Must be called within a
-    /// Tokio runtime.
-    pub async fn serve(
-        &self,
-        addr: impl tokio::net::ToSocketAddrs,
-    ) -> std::io::Result<EmulatorServer> {
-        EmulatorServer::bind(self.clone(), addr).await
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -224,7 +208,7 @@ impl Emulator {
     ///
     /// ```
     /// use clerk_emulator::{Emulator, SigningKey};
-    /// let emulator = Emulator::with_key(SigningKey::generate(2048)).with_issuer("https://clerk.clerk.dev");
+    /// let emulator = Emulator::with_key(SigningKey::test_key()).with_issuer("https://clerk.clerk.dev");
     /// assert_eq!(emulator.publishable_key(), "pk_test_Y2xlcmsuY2xlcmsuZGV2JA");
     /// ```
     pub fn publishable_key(&self) -> String {
@@ -331,7 +315,7 @@ impl Emulator {
     ///
     /// ```
     /// use clerk_emulator::{Emulator, NewUser, SigningKey};
-    /// let emulator = Emulator::with_key(SigningKey::generate(2048));
+    /// let emulator = Emulator::with_key(SigningKey::test_key());
     /// let user = emulator.create_user(NewUser::new().email("ada@example.com").first_name("Ada"))?;
     /// assert!(user.id.starts_with("user_"));
     /// assert_eq!(user.primary_email(), Some("ada@example.com"));
@@ -441,7 +425,7 @@ impl Emulator {
     /// ```
     /// # fn main() -> Result<(), clerk_emulator::BackendError> {
     /// use clerk_emulator::{Emulator, NewUser, SigningKey};
-    /// let emulator = Emulator::with_key(SigningKey::generate(2048));
+    /// let emulator = Emulator::with_key(SigningKey::test_key());
     /// let user = emulator.create_user(NewUser::new().email("ada@example.com"))?;
     /// let session = emulator.create_session(&user.id)?;
     /// let token = emulator.session_token_for(&session).sign();
@@ -696,7 +680,7 @@ impl Emulator {
     ///
     /// ```
     /// use clerk_emulator::{Emulator, SigningKey};
-    /// let emulator = Emulator::with_key(SigningKey::generate(2048));
+    /// let emulator = Emulator::with_key(SigningKey::test_key());
     /// let signed = emulator.sign_webhook("msg_1", 1_700_000_000, r#"{"type":"user.created"}"#);
     /// assert!(signed.signature.starts_with("v1,"));
     /// ```

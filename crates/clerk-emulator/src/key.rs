@@ -1,7 +1,7 @@
 //! RSA signing keys: generation, the public forms a verifier consumes (JWK, SPKI PEM) and signing.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
@@ -16,6 +16,28 @@ pub const DEFAULT_KEY_BITS: usize = 2048;
 
 /// The smallest modulus [`SigningKey::generate`] accepts: enough room for an RS256 signature.
 pub const MIN_KEY_BITS: usize = 512;
+
+/// The fixed test keys of [`SigningKey::test_key_n`]: PKCS#8 PEM texts and their kids.
+///
+/// Key 0 is also the one the server's end-to-end tests load (`server/tests/api/test_key.pem`).
+const TEST_KEYS: [(&str, &str); 4] = [
+    (
+        include_str!("test_keys/0.pem"),
+        "ins_TESTKEY0NotForProductionUse",
+    ),
+    (
+        include_str!("test_keys/1.pem"),
+        "ins_TESTKEY1NotForProductionUse",
+    ),
+    (
+        include_str!("test_keys/2.pem"),
+        "ins_TESTKEY2NotForProductionUse",
+    ),
+    (
+        include_str!("test_keys/3.pem"),
+        "ins_TESTKEY3NotForProductionUse",
+    ),
+];
 
 /// A JWS signature algorithm the emulator can sign with.
 ///
@@ -140,7 +162,7 @@ struct Material {
 ///
 /// ```
 /// use clerk_emulator::SigningKey;
-/// let key = SigningKey::generate(2048);
+/// let key = SigningKey::test_key();
 /// assert!(key.kid().starts_with("ins_"));
 /// assert_eq!(key.jwk()["kty"], "RSA");
 /// assert_eq!(key.sign(b"hello").len(), 256);
@@ -189,6 +211,65 @@ impl SigningKey {
         let private = RsaPrivateKey::new_with_exp(&mut rng, bits, &BigUint::from(exponent))
             .expect("RSA key generation succeeds for sizes >= 512 bits and odd exponents >= 3");
         Self::from_private(private, ids::clerk_id("ins"))
+    }
+
+    /// The fixed test key: a 2048-bit RSA key pair (e = 65537) compiled into this crate, with
+    /// the kid `ins_TESTKEY0NotForProductionUse`. The same as [`SigningKey::test_key_n`]`(0)`.
+    ///
+    /// **Its private key is public** (it is in this crate's source): anyone can sign tokens
+    /// with it. It is for tests only, where it spares each test run generating keys, and must
+    /// never be trusted outside them. For anything else use [`SigningKey::generate`].
+    ///
+    /// The key is parsed once per process; each call returns a cheap clone.
+    ///
+    /// ```
+    /// use clerk_emulator::{Emulator, SigningKey};
+    /// let key = SigningKey::test_key();
+    /// assert_eq!(key.kid(), "ins_TESTKEY0NotForProductionUse");
+    /// assert_eq!(key.bits(), 2048);
+    /// let emulator = Emulator::with_key(key);
+    /// let token = emulator.session_token().user("user_1").sign();
+    /// # let _ = token;
+    /// ```
+    pub fn test_key() -> Self {
+        Self::test_key_n(0)
+    }
+
+    /// One of four fixed, distinct test keys, `n` in `0..4`, for tests that need more than one
+    /// key (rotation, a token signed by a key the verifier does not trust, …). Key `n` is a
+    /// 2048-bit RSA key pair (e = 65537) with the kid `ins_TESTKEY<n>NotForProductionUse`;
+    /// key 0 is [`SigningKey::test_key`].
+    ///
+    /// **Their private keys are public** (they are in this crate's source): tests only, never
+    /// trust them anywhere else.
+    ///
+    /// ```
+    /// use clerk_emulator::SigningKey;
+    /// let (first, second) = (SigningKey::test_key_n(0), SigningKey::test_key_n(1));
+    /// assert_ne!(first.kid(), second.kid());
+    /// assert_ne!(first.modulus(), second.modulus());
+    /// ```
+    ///
+    /// # Panics
+    /// If `n` is 4 or more.
+    pub fn test_key_n(n: usize) -> Self {
+        static PARSED: [OnceLock<SigningKey>; TEST_KEYS.len()] =
+            [const { OnceLock::new() }; TEST_KEYS.len()];
+        let Some(((pem, kid), parsed)) = TEST_KEYS.get(n).zip(PARSED.get(n)) else {
+            panic!(
+                "there are {} fixed test keys, SigningKey::test_key_n(0) to test_key_n({}); \
+                 asked for test_key_n({n})",
+                TEST_KEYS.len(),
+                TEST_KEYS.len() - 1
+            );
+        };
+        parsed
+            .get_or_init(|| {
+                let private = RsaPrivateKey::from_pkcs8_pem(pem)
+                    .expect("the test keys compiled into the crate are RSA PKCS#8 PEM documents");
+                Self::from_private(private, (*kid).to_owned())
+            })
+            .clone()
     }
 
     /// Loads a key pair from a PKCS#8 DER document (`-----BEGIN PRIVATE KEY-----` content), with a
@@ -330,5 +411,35 @@ impl SigningKey {
             .private
             .sign(scheme, hashed.as_ref())
             .map_err(|_| unsupported)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_keys_load_with_distinct_material_and_clerk_shaped_kids() {
+        let keys: Vec<SigningKey> = (0..TEST_KEYS.len()).map(SigningKey::test_key_n).collect();
+        for (n, key) in keys.iter().enumerate() {
+            assert_eq!(key.bits(), 2048);
+            assert_eq!(key.exponent(), [1, 0, 1]);
+            assert!(key.material.ring.is_some(), "ring signs with test key {n}");
+            let random = key.kid().strip_prefix("ins_").unwrap();
+            assert_eq!(random.len(), ids::ID_LEN);
+            assert!(random.bytes().all(|b| b.is_ascii_alphanumeric()));
+            for other in &keys[..n] {
+                assert_ne!(key.kid(), other.kid());
+                assert_ne!(key.modulus(), other.modulus());
+            }
+        }
+        assert_eq!(SigningKey::test_key().kid(), keys[0].kid());
+        assert_eq!(SigningKey::test_key().modulus(), keys[0].modulus());
+    }
+
+    #[test]
+    #[should_panic(expected = "there are 4 fixed test keys")]
+    fn there_is_no_fifth_test_key() {
+        let _ = SigningKey::test_key_n(4);
     }
 }

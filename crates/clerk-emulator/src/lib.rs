@@ -3,7 +3,9 @@
 //! An independent implementation of the parts of Clerk a token verifier talks to, used to test
 //! `clerk-auth` (which it does not depend on) and to develop against without a Clerk account:
 //!
-//! - [`SigningKey`]: real RSA key pairs with Clerk-like kids, their JWK and SPKI PEM forms.
+//! - [`SigningKey`]: real RSA key pairs with Clerk-like kids, their JWK and SPKI PEM forms;
+//!   [`SigningKey::test_key`] and [`SigningKey::test_key_n`] are fixed keys for tests (their
+//!   private keys are public), so that no test has to generate one.
 //! - [`TokenBuilder`]: session tokens in Clerk's shapes (claims v1 and v2, organizations,
 //!   actor, pending sessions, custom claims), every header field and claim overridable.
 //! - [`Compact`]: raw JSON text in, any malformed token out (bad signatures, padding, the wrong
@@ -21,7 +23,7 @@
 //! # async fn main() -> std::io::Result<()> {
 //! use clerk_emulator::{Emulator, Fault, Organization, SigningKey};
 //!
-//! let server = Emulator::with_key(SigningKey::generate(2048)).serve("127.0.0.1:0").await?;
+//! let server = Emulator::with_key(SigningKey::test_key()).serve("127.0.0.1:0").await?;
 //! // A verifier configured with `server.jwks_url()` expects `iss` = `server.issuer()`.
 //! let token = server
 //!     .session_token()
@@ -39,6 +41,8 @@
 mod bapi;
 pub mod compact;
 mod emulator;
+mod fault;
+mod http;
 pub mod ids;
 mod key;
 pub mod objects;
@@ -49,9 +53,10 @@ mod webhooks;
 
 pub use compact::Compact;
 pub use emulator::Emulator;
+pub use fault::{Endpoint, Fault};
 pub use key::{Algorithm, KeyError, SigningKey, DEFAULT_KEY_BITS, MIN_KEY_BITS};
 pub use objects::{BackendError, NewOrganization, NewUser, OrganizationUpdate, UserUpdate};
-pub use server::{EmulatorServer, Endpoint, Fault, BACKEND_JWKS_PATH, WELL_KNOWN_JWKS_PATH};
+pub use server::{EmulatorServer, BACKEND_JWKS_PATH, WELL_KNOWN_JWKS_PATH};
 pub use token::{
     unix_now, ClaimsVersion, Organization, TokenBuilder, CAT_IGNORE, CAT_JWT_TEMPLATE, CAT_M2M,
     CAT_SESSION, DEFAULT_AZP, DEFAULT_ISSUER, DEFAULT_LIFETIME_SECS, DEFAULT_NBF_LEEWAY_SECS,

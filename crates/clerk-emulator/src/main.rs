@@ -2,79 +2,51 @@
 
 use std::process::ExitCode;
 
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use clerk_emulator::{Emulator, NewUser};
 
-const USAGE: &str = "\
-Usage: clerk-emulator serve [--bind ADDR] [--webhook-url URL]
+/// A local Clerk for development.
+#[derive(Debug, Parser)]
+#[command(name = "clerk-emulator", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-Serves a local Clerk instance until Ctrl-C:
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a local Clerk instance until Ctrl-C.
+    #[command(after_help = SERVE_AFTER_HELP)]
+    Serve(Serve),
+}
+
+const SERVE_AFTER_HELP: &str = "\
+Endpoints:
   GET /.well-known/jwks.json   public JWKS (Frontend API)
   GET /v1/jwks                 JWKS behind `Authorization: Bearer <secret key>` (Backend API)
   /v1/users, /v1/sessions, /v1/organizations
                                a Backend API subset, behind the secret key as well
 
-A sample user with an active session is created at start-up.
+A sample user with an active session is created at start-up.";
 
-Options:
-  --bind ADDR         listen address (default 127.0.0.1:0, a free port)
-  --webhook-url URL   deliver Svix-signed webhook events (user.created, ...) to URL
-  -h, --help          print this help
-";
-
-/// The only command there is, with its options.
+/// The options of `serve`.
+#[derive(Debug, Args)]
 struct Serve {
+    /// Listen address (port 0 picks a free port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     bind: String,
+    /// Deliver Svix-signed webhook events (user.created, ...) to URL
+    #[arg(long, value_name = "URL")]
     webhook_url: Option<String>,
-}
-
-fn parse(args: &[String]) -> Result<Option<Serve>, String> {
-    let mut args = args.iter();
-    match args.next().map(String::as_str) {
-        Some("serve") => {}
-        Some("-h" | "--help") | None => return Ok(None),
-        Some(other) => return Err(format!("unknown command `{other}`")),
-    }
-    let mut serve = Serve {
-        bind: "127.0.0.1:0".to_owned(),
-        webhook_url: None,
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bind" => {
-                serve.bind = args.next().ok_or("`--bind` needs an address")?.clone();
-            }
-            "--webhook-url" => {
-                let url = args.next().ok_or("`--webhook-url` needs a URL")?;
-                serve.webhook_url = Some(url.clone());
-            }
-            "-h" | "--help" => return Ok(None),
-            other => {
-                if let Some(addr) = other.strip_prefix("--bind=") {
-                    serve.bind = addr.to_owned();
-                } else if let Some(url) = other.strip_prefix("--webhook-url=") {
-                    serve.webhook_url = Some(url.to_owned());
-                } else {
-                    return Err(format!("unknown option `{other}`"));
-                }
-            }
-        }
-    }
-    Ok(Some(serve))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let serve = match parse(&args) {
-        Ok(Some(serve)) => serve,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprint!("clerk-emulator: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let cli = Cli::parse();
+    let Some(Command::Serve(serve)) = cli.command else {
+        // No command: the help, as `--help` gives it.
+        let _ = Cli::command().print_help();
+        return ExitCode::SUCCESS;
     };
 
     let server = match Emulator::start(serve.bind.as_str()).await {
@@ -144,62 +116,78 @@ async fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use clap::error::ErrorKind;
+
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
+    fn serve(args: &[&str]) -> Serve {
+        let cli =
+            Cli::try_parse_from(std::iter::once("clerk-emulator").chain(args.iter().copied()))
+                .unwrap();
+        match cli.command {
+            Some(Command::Serve(serve)) => serve,
+            None => panic!("no command in {args:?}"),
+        }
+    }
+
+    fn error(args: &[&str]) -> ErrorKind {
+        Cli::try_parse_from(std::iter::once("clerk-emulator").chain(args.iter().copied()))
+            .unwrap_err()
+            .kind()
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn serve_defaults_to_a_free_loopback_port() {
-        let serve = parse(&args(&["serve"])).unwrap().unwrap();
-        assert_eq!(serve.bind, "127.0.0.1:0");
+        assert_eq!(serve(&["serve"]).bind, "127.0.0.1:0");
     }
 
     #[test]
     fn bind_is_taken_in_both_spellings() {
-        let serve = parse(&args(&["serve", "--bind", "0.0.0.0:9000"]))
-            .unwrap()
-            .unwrap();
-        assert_eq!(serve.bind, "0.0.0.0:9000");
-        let serve = parse(&args(&["serve", "--bind=[::1]:9000"]))
-            .unwrap()
-            .unwrap();
-        assert_eq!(serve.bind, "[::1]:9000");
+        assert_eq!(
+            serve(&["serve", "--bind", "0.0.0.0:9000"]).bind,
+            "0.0.0.0:9000"
+        );
+        assert_eq!(serve(&["serve", "--bind=[::1]:9000"]).bind, "[::1]:9000");
     }
 
     #[test]
     fn webhook_url_is_taken_in_both_spellings() {
-        assert_eq!(parse(&args(&["serve"])).unwrap().unwrap().webhook_url, None);
-        let serve = parse(&args(&[
-            "serve",
-            "--webhook-url",
-            "http://127.0.0.1:8080/webhooks/clerk",
-        ]))
-        .unwrap()
-        .unwrap();
+        assert_eq!(serve(&["serve"]).webhook_url, None);
+        let url = "http://127.0.0.1:8080/webhooks/clerk";
         assert_eq!(
-            serve.webhook_url.as_deref(),
-            Some("http://127.0.0.1:8080/webhooks/clerk")
+            serve(&["serve", "--webhook-url", url])
+                .webhook_url
+                .as_deref(),
+            Some(url)
         );
-        let serve = parse(&args(&["serve", "--webhook-url=http://[::1]:9/h"]))
-            .unwrap()
-            .unwrap();
-        assert_eq!(serve.webhook_url.as_deref(), Some("http://[::1]:9/h"));
-        assert!(parse(&args(&["serve", "--webhook-url"])).is_err());
+        assert_eq!(
+            serve(&["serve", "--webhook-url=http://[::1]:9/h"])
+                .webhook_url
+                .as_deref(),
+            Some("http://[::1]:9/h")
+        );
+        assert_eq!(error(&["serve", "--webhook-url"]), ErrorKind::InvalidValue);
     }
 
     #[test]
-    fn help_and_no_command_print_usage() {
-        assert!(parse(&args(&[])).unwrap().is_none());
-        assert!(parse(&args(&["--help"])).unwrap().is_none());
-        assert!(parse(&args(&["serve", "-h"])).unwrap().is_none());
+    fn no_command_is_not_an_error_and_help_is_asked_for() {
+        assert!(Cli::try_parse_from(["clerk-emulator"])
+            .unwrap()
+            .command
+            .is_none());
+        assert_eq!(error(&["--help"]), ErrorKind::DisplayHelp);
+        assert_eq!(error(&["serve", "-h"]), ErrorKind::DisplayHelp);
     }
 
     #[test]
     fn unknown_commands_and_options_are_refused() {
-        assert!(parse(&args(&["run"])).is_err());
-        assert!(parse(&args(&["serve", "--port", "1"])).is_err());
-        assert!(parse(&args(&["serve", "--bind"])).is_err());
+        assert_eq!(error(&["run"]), ErrorKind::InvalidSubcommand);
+        assert_eq!(error(&["serve", "--port", "1"]), ErrorKind::UnknownArgument);
+        assert_eq!(error(&["serve", "--bind"]), ErrorKind::InvalidValue);
     }
 }

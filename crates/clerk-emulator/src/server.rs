@@ -1,232 +1,56 @@
-//! Serving the emulator over HTTP: the JWKS endpoints, the Backend API routes (see
-//! `bapi.rs`), request counters and switchable faults.
+//! Serving the emulator over HTTP: binding, the JWKS endpoints, the Backend API routes (see
+//! `bapi.rs`), and the controls of request counters and switchable faults.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::bapi;
 use crate::emulator::Emulator;
-use crate::ids;
+use crate::fault::{Endpoint, Fault};
+use crate::http::{clerk_error, json_body, key_invalid, Shared};
 
 /// The path of the public (Frontend API) JWKS endpoint.
 pub const WELL_KNOWN_JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The path of the Backend API JWKS endpoint, which requires the secret key.
 pub const BACKEND_JWKS_PATH: &str = "/v1/jwks";
 
-/// A class of the emulator's endpoints, each with its own fault and request counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// `GET /.well-known/jwks.json`: public, like Clerk's Frontend API.
-    WellKnownJwks,
-    /// `GET /v1/jwks`: requires `Authorization: Bearer <secret key>`, like Clerk's Backend API.
-    BackendJwks,
-    /// Every other Backend API route (`/v1/users`, `/v1/sessions`, `/v1/organizations`, …),
-    /// behind the secret key as well.
-    BackendApi,
-}
+impl Emulator {
+    /// Starts a fresh emulator (new key) and serves it on `addr`; see [`Emulator::serve`].
+    pub async fn start(addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<EmulatorServer> {
+        Self::new().serve(addr).await
+    }
 
-impl Endpoint {
-    /// Every endpoint class.
-    pub const ALL: [Endpoint; 3] = [
-        Endpoint::WellKnownJwks,
-        Endpoint::BackendJwks,
-        Endpoint::BackendApi,
-    ];
-
-    /// The two JWKS endpoints.
-    pub const JWKS: [Endpoint; 2] = [Endpoint::WellKnownJwks, Endpoint::BackendJwks];
-
-    fn index(self) -> usize {
-        match self {
-            Self::WellKnownJwks => 0,
-            Self::BackendJwks => 1,
-            Self::BackendApi => 2,
-        }
+    /// Serves this emulator's endpoints on `addr` (`127.0.0.1:0` for a free port). Unless the
+    /// issuer was set explicitly, it becomes the server's base URL. Must be called within a
+    /// Tokio runtime.
+    pub async fn serve(
+        &self,
+        addr: impl tokio::net::ToSocketAddrs,
+    ) -> std::io::Result<EmulatorServer> {
+        EmulatorServer::bind(self.clone(), addr).await
     }
 }
 
-/// How an endpoint misbehaves. Switch it at runtime with [`EmulatorServer::set_fault`] (the
-/// JWKS endpoints), [`EmulatorServer::set_backend_fault`] (the rest of the Backend API) or
-/// [`EmulatorServer::set_endpoint_fault`]; faulted requests still count as requests.
-///
-/// A fault replaces the endpoint's normal answer, including the secret-key check of the
-/// Backend API, except [`Fault::Delay`], which only delays it, and [`Fault::FailFirst`] once
-/// its failures are used up.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Fault {
-    /// Answer normally.
-    #[default]
-    None,
-    /// Answer with this HTTP status and a Clerk-shaped error body (`429` also gets
-    /// `Retry-After: 1`). An invalid status code gives 500.
-    Status(u16),
-    /// Answer the first `n` requests (counted from when the fault is set) as
-    /// [`Fault::Status`] with this status, then normally: a transient outage.
-    FailFirst(u32, u16),
-    /// Accept the request and never answer (until the server shuts down, when it gives 503).
-    Hang,
-    /// Wait this long, then answer normally.
-    Delay(Duration),
-    /// `200` with a body that is not JSON.
-    Garbage,
-    /// `200` with `{"keys":[]}`.
-    EmptyKeys,
-    /// `200` with a JSON body of at least this many bytes: the real keys plus a long filler
-    /// string. Exactly this size when it exceeds the real JWKS.
-    Oversized(usize),
-    /// `200` with exactly this body, as `application/json` (duplicate kids, weak keys,
-    /// `use: enc`, ...).
-    Body(String),
-}
-
-pub(crate) struct Shared {
-    pub(crate) emulator: Emulator,
-    faults: RwLock<[Fault; 3]>,
-    counters: [AtomicU64; 3],
-    /// Requests answered by a [`Fault::FailFirst`] since it was set.
-    failed: [AtomicU64; 3],
-    shutdown: watch::Receiver<bool>,
-}
-
-impl Shared {
-    fn fault(&self, endpoint: Endpoint) -> Fault {
-        self.faults.read().unwrap_or_else(PoisonError::into_inner)[endpoint.index()].clone()
+/// The answer of a JWKS endpoint: its fault, or (behind the secret key for `/v1/jwks`) the
+/// JWKS.
+async fn jwks_answer(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap) -> Response {
+    if let Some(response) = shared.fault_answer(endpoint).await {
+        return response;
     }
-
-    async fn shutting_down(&self) {
-        let mut shutdown = self.shutdown.clone();
-        // An error means the sender is gone: the server is going away as well.
-        let _ = shutdown.wait_for(|stop| *stop).await;
+    if endpoint == Endpoint::BackendJwks && !shared.authorized(headers) {
+        return key_invalid();
     }
-
-    /// Counts the request and applies the endpoint's fault: `Some` answer replaces the normal
-    /// one.
-    async fn fault_answer(&self, endpoint: Endpoint) -> Option<Response> {
-        self.counters[endpoint.index()].fetch_add(1, Ordering::SeqCst);
-        match self.fault(endpoint) {
-            Fault::None => None,
-            Fault::Delay(delay) => {
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => None,
-                    () = self.shutting_down() => Some(StatusCode::SERVICE_UNAVAILABLE.into_response()),
-                }
-            }
-            Fault::Hang => {
-                self.shutting_down().await;
-                Some(StatusCode::SERVICE_UNAVAILABLE.into_response())
-            }
-            Fault::Status(code) => Some(status_fault(code)),
-            Fault::FailFirst(n, code) => {
-                let failed = self.failed[endpoint.index()].fetch_add(1, Ordering::SeqCst);
-                (failed < u64::from(n)).then(|| status_fault(code))
-            }
-            Fault::Garbage => Some(json_body(
-                "<html><body>502 Bad Gateway</body></html>".to_owned(),
-            )),
-            Fault::EmptyKeys => Some(json_body(r#"{"keys":[]}"#.to_owned())),
-            Fault::Oversized(size) => Some(json_body(self.oversized(size))),
-            Fault::Body(body) => Some(json_body(body)),
-        }
-    }
-
-    async fn answer(&self, endpoint: Endpoint, headers: &HeaderMap) -> Response {
-        if let Some(response) = self.fault_answer(endpoint).await {
-            return response;
-        }
-        if endpoint == Endpoint::BackendJwks && !self.authorized(headers) {
-            return key_invalid();
-        }
-        json_body(self.emulator.jwks().to_string())
-    }
-
-    /// The gate of every Backend API route but `/v1/jwks`: counter, fault, secret key.
-    pub(crate) async fn backend_gate(&self, headers: &HeaderMap) -> Result<(), Response> {
-        if let Some(response) = self.fault_answer(Endpoint::BackendApi).await {
-            return Err(response);
-        }
-        if !self.authorized(headers) {
-            return Err(key_invalid());
-        }
-        Ok(())
-    }
-
-    fn authorized(&self, headers: &HeaderMap) -> bool {
-        let expected = format!("Bearer {}", self.emulator.secret_key());
-        headers
-            .get(header::AUTHORIZATION)
-            .is_some_and(|value| value.as_bytes() == expected.as_bytes())
-    }
-
-    fn oversized(&self, size: usize) -> String {
-        let keys = self.emulator.jwks()["keys"].to_string();
-        let head = format!(r#"{{"keys":{keys},"padding":""#);
-        let tail = r#""}"#;
-        let filler = size.saturating_sub(head.len() + tail.len());
-        let mut body = String::with_capacity(head.len() + filler + tail.len());
-        body.push_str(&head);
-        body.extend(std::iter::repeat_n('A', filler));
-        body.push_str(tail);
-        body
-    }
-}
-
-pub(crate) fn json_body(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// A Backend API error response:
-/// `{"errors":[{code,message,long_message,meta}],"clerk_trace_id"}`.
-pub(crate) fn clerk_error_with_meta(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    long_message: &str,
-    meta: Value,
-) -> Response {
-    let body = json!({
-        "errors": [{ "code": code, "message": message, "long_message": long_message, "meta": meta }],
-        "clerk_trace_id": ids::hex(32),
-    });
-    (status, json_body(body.to_string())).into_response()
-}
-
-fn clerk_error(status: StatusCode, code: &str, message: &str, long_message: &str) -> Response {
-    clerk_error_with_meta(status, code, message, long_message, json!({}))
-}
-
-fn key_invalid() -> Response {
-    clerk_error(
-        StatusCode::UNAUTHORIZED,
-        "clerk_key_invalid",
-        "The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.",
-        "The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.",
-    )
-}
-
-/// The answer of [`Fault::Status`].
-fn status_fault(code: u16) -> Response {
-    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let message = format!("Emulated HTTP {}", status.as_u16());
-    let mut response = clerk_error(status, "emulated_fault", &message, &message);
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
+    json_body(shared.emulator.jwks().to_string())
 }
 
 /// Any path the emulator does not serve: Clerk's 404.
@@ -240,11 +64,11 @@ async fn not_found() -> Response {
 }
 
 async fn well_known_jwks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    shared.answer(Endpoint::WellKnownJwks, &headers).await
+    jwks_answer(&shared, Endpoint::WellKnownJwks, &headers).await
 }
 
 async fn backend_jwks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    shared.answer(Endpoint::BackendJwks, &headers).await
+    jwks_answer(&shared, Endpoint::BackendJwks, &headers).await
 }
 
 /// A running emulator server. It stops when dropped, or with [`EmulatorServer::shutdown`].
@@ -255,7 +79,7 @@ async fn backend_jwks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// use clerk_emulator::{Emulator, SigningKey};
-/// let server = Emulator::with_key(SigningKey::generate(2048)).serve("127.0.0.1:0").await?;
+/// let server = Emulator::with_key(SigningKey::test_key()).serve("127.0.0.1:0").await?;
 /// assert_eq!(server.issuer(), server.base_url());
 /// assert_eq!(server.jwks_url(), format!("{}/.well-known/jwks.json", server.base_url()));
 /// let token = server.session_token().sign();
@@ -282,7 +106,7 @@ impl fmt::Debug for EmulatorServer {
 }
 
 impl EmulatorServer {
-    pub(crate) async fn bind(
+    async fn bind(
         emulator: Emulator,
         addr: impl tokio::net::ToSocketAddrs,
     ) -> std::io::Result<Self> {
@@ -301,13 +125,7 @@ impl EmulatorServer {
         emulator.served_at(&base_url);
 
         let (stop, shutdown) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            emulator,
-            faults: RwLock::new([Fault::None, Fault::None, Fault::None]),
-            counters: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-            failed: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-            shutdown: shutdown.clone(),
-        });
+        let shared = Arc::new(Shared::new(emulator, shutdown.clone()));
         let app = Router::new()
             .route(WELL_KNOWN_JWKS_PATH, get(well_known_jwks))
             .route(BACKEND_JWKS_PATH, get(backend_jwks))
@@ -372,13 +190,7 @@ impl EmulatorServer {
 
     /// Sets the fault of one endpoint (a [`Fault::FailFirst`] starts counting afresh).
     pub fn set_endpoint_fault(&self, endpoint: Endpoint, fault: Fault) {
-        let mut faults = self
-            .shared
-            .faults
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        faults[endpoint.index()] = fault;
-        self.shared.failed[endpoint.index()].store(0, Ordering::SeqCst);
+        self.shared.set_fault(endpoint, fault);
     }
 
     /// The current fault of an endpoint.
@@ -388,7 +200,7 @@ impl EmulatorServer {
 
     /// How many requests an endpoint has received (faulted and rejected ones included).
     pub fn requests(&self, endpoint: Endpoint) -> u64 {
-        self.shared.counters[endpoint.index()].load(Ordering::SeqCst)
+        self.shared.requests(endpoint)
     }
 
     /// Requests to `GET /.well-known/jwks.json`.
@@ -413,9 +225,7 @@ impl EmulatorServer {
 
     /// Sets every request counter back to zero.
     pub fn reset_counters(&self) {
-        for counter in &self.shared.counters {
-            counter.store(0, Ordering::SeqCst);
-        }
+        self.shared.reset_counters();
     }
 
     /// Stops accepting connections, answers hanging requests with 503, and waits until the

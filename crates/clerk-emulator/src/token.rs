@@ -221,7 +221,7 @@ pub fn unix_now() -> i64 {
 ///
 /// ```
 /// use clerk_emulator::{Organization, SigningKey, TokenBuilder};
-/// let key = SigningKey::generate(2048);
+/// let key = SigningKey::test_key();
 /// let token = TokenBuilder::new(&key)
 ///     .user("user_123")
 ///     .organization(Organization::new("org_1").role("org:admin"))

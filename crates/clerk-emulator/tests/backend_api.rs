@@ -2,7 +2,6 @@
 //! error shapes, list filters and paging, metadata merge and replace, faults, and the events
 //! every change emits.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,13 +12,8 @@ use clerk_emulator::{
 use reqwest::Method;
 use serde_json::{json, Value};
 
-fn key() -> &'static SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(2048))
-}
-
 async fn serve() -> EmulatorServer {
-    Emulator::with_key(key().clone())
+    Emulator::with_key(SigningKey::test_key())
         .serve("127.0.0.1:0")
         .await
         .unwrap()

@@ -1,7 +1,6 @@
 //! The emulator over real HTTP on loopback: JWKS endpoints, secret key, counters, faults,
 //! rotation and shutdown.
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD_NO_PAD;
@@ -9,19 +8,8 @@ use base64::Engine as _;
 use clerk_emulator::{Emulator, EmulatorServer, Endpoint, Fault, SigningKey};
 use serde_json::{json, Value};
 
-/// Key generation is slow: every test shares these two keys.
-fn key() -> &'static SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(2048))
-}
-
-fn other_key() -> &'static SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(2048))
-}
-
 async fn serve() -> EmulatorServer {
-    Emulator::with_key(key().clone())
+    Emulator::with_key(SigningKey::test_key())
         .serve("127.0.0.1:0")
         .await
         .unwrap()
@@ -78,7 +66,7 @@ async fn urls_issuer_and_publishable_key_follow_the_bound_address() {
 
 #[tokio::test]
 async fn explicit_issuer_survives_serving() {
-    let server = Emulator::with_key(key().clone())
+    let server = Emulator::with_key(SigningKey::test_key())
         .with_issuer("https://clerk.example.com")
         .serve("127.0.0.1:0")
         .await
@@ -96,7 +84,7 @@ async fn well_known_jwks_serves_the_published_keys() {
         "application/json"
     );
     let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
-    assert_eq!(body, json!({ "keys": [key().jwk()] }));
+    assert_eq!(body, json!({ "keys": [SigningKey::test_key().jwk()] }));
     assert_eq!(server.well_known_jwks_requests(), 1);
     assert_eq!(server.backend_jwks_requests(), 0);
 }
@@ -270,13 +258,13 @@ async fn rotation_shows_in_the_served_jwks() {
             .map(|k| k["kid"].as_str().unwrap().to_owned())
             .collect()
     };
-    let new = other_key().with_kid("ins_rotated");
+    let new = SigningKey::test_key_n(1).with_kid("ins_rotated");
     server.rotate_to(&new);
     let (_, body) = get_json(&server.jwks_url()).await;
-    assert_eq!(kids(&body), [key().kid(), "ins_rotated"]);
+    assert_eq!(kids(&body), [SigningKey::test_key().kid(), "ins_rotated"]);
     assert_eq!(server.session_token().header_value()["kid"], "ins_rotated");
 
-    assert!(server.retire_key(key().kid()));
+    assert!(server.retire_key(SigningKey::test_key().kid()));
     let bearer = format!("Bearer {}", server.secret_key());
     let (_, body) = backend_jwks(&server, Some(&bearer)).await;
     assert_eq!(kids(&body), ["ins_rotated"]);

@@ -1,7 +1,6 @@
 //! Keys, minted tokens and broken tokens, checked with `ring` as an independent verifier.
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -12,17 +11,6 @@ use clerk_emulator::{
 };
 use ring::signature::{self as sig, RsaPublicKeyComponents};
 use serde_json::{json, Value};
-
-/// Key generation is slow: every test shares these two keys.
-fn key() -> &'static SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(2048))
-}
-
-fn other_key() -> &'static SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(2048))
-}
 
 struct Decoded {
     header: Value,
@@ -77,7 +65,7 @@ fn verifies_rs256(jwk: &Value, token: &str) -> bool {
 
 #[test]
 fn jwk_has_clerks_shape() {
-    let jwk = key().jwk();
+    let jwk = SigningKey::test_key().jwk();
     let fields: BTreeSet<&str> = jwk
         .as_object()
         .unwrap()
@@ -88,7 +76,7 @@ fn jwk_has_clerks_shape() {
         fields,
         BTreeSet::from(["alg", "e", "kid", "kty", "n", "use"])
     );
-    assert_eq!(jwk["kid"], key().kid());
+    assert_eq!(jwk["kid"], SigningKey::test_key().kid());
     assert_eq!(jwk["kty"], "RSA");
     assert_eq!(jwk["alg"], "RS256");
     assert_eq!(jwk["use"], "sig");
@@ -100,21 +88,25 @@ fn jwk_has_clerks_shape() {
             .len(),
         256
     );
-    assert_eq!(key().bits(), 2048);
+    assert_eq!(SigningKey::test_key().bits(), 2048);
 }
 
 #[test]
 fn kid_looks_like_a_clerk_instance_id() {
-    let kid = key().kid();
-    let random = kid.strip_prefix("ins_").unwrap();
-    assert_eq!(random.len(), ids::ID_LEN);
-    assert!(random.bytes().all(|b| b.is_ascii_alphanumeric()));
-    assert_ne!(key().kid(), other_key().kid());
+    let key = SigningKey::test_key();
+    // A loaded key gets a fresh random kid, as a generated one does.
+    let loaded = SigningKey::from_pkcs8_der(key.pkcs8_der()).unwrap();
+    for kid in [key.kid(), loaded.kid()] {
+        let random = kid.strip_prefix("ins_").unwrap();
+        assert_eq!(random.len(), ids::ID_LEN);
+        assert!(random.bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+    assert_ne!(key.kid(), SigningKey::test_key_n(1).kid());
 }
 
 #[test]
 fn public_key_pem_is_spki_with_64_column_lines() {
-    let pem = key().public_key_pem();
+    let pem = SigningKey::test_key().public_key_pem();
     let lines: Vec<&str> = pem.lines().collect();
     assert_eq!(lines.first(), Some(&"-----BEGIN PUBLIC KEY-----"));
     assert_eq!(lines.last(), Some(&"-----END PUBLIC KEY-----"));
@@ -133,16 +125,16 @@ fn public_key_pem_is_spki_with_64_column_lines() {
         .unwrap()
         .replace('+', "-")
         .replace('/', "_");
-    assert_eq!(json!(n_b64), key().jwk()["n"]);
+    assert_eq!(json!(n_b64), SigningKey::test_key().jwk()["n"]);
 }
 
 #[test]
 fn pkcs8_round_trips() {
-    let from_der = SigningKey::from_pkcs8_der(key().pkcs8_der()).unwrap();
-    assert_eq!(from_der.modulus(), key().modulus());
-    assert_ne!(from_der.kid(), key().kid());
-    let from_pem = SigningKey::from_pkcs8_pem(&key().private_key_pem()).unwrap();
-    assert_eq!(from_pem.exponent(), key().exponent());
+    let from_der = SigningKey::from_pkcs8_der(SigningKey::test_key().pkcs8_der()).unwrap();
+    assert_eq!(from_der.modulus(), SigningKey::test_key().modulus());
+    assert_ne!(from_der.kid(), SigningKey::test_key().kid());
+    let from_pem = SigningKey::from_pkcs8_pem(&SigningKey::test_key().private_key_pem()).unwrap();
+    assert_eq!(from_pem.exponent(), SigningKey::test_key().exponent());
     assert!(matches!(
         SigningKey::from_pkcs8_der(b"not a key"),
         Err(KeyError::InvalidPkcs8(_))
@@ -151,21 +143,21 @@ fn pkcs8_round_trips() {
 
 #[test]
 fn with_kid_keeps_the_key_material() {
-    let renamed = key().with_kid("ins_custom");
+    let renamed = SigningKey::test_key().with_kid("ins_custom");
     assert_eq!(renamed.kid(), "ins_custom");
-    assert_eq!(renamed.jwk()["n"], key().jwk()["n"]);
+    assert_eq!(renamed.jwk()["n"], SigningKey::test_key().jwk()["n"]);
     let token = TokenBuilder::new(&renamed).sign();
     assert_eq!(decode(&token).header["kid"], "ins_custom");
-    assert!(verifies_rs256(&key().jwk(), &token));
+    assert!(verifies_rs256(&SigningKey::test_key().jwk(), &token));
 }
 
 #[test]
 fn default_token_looks_like_a_clerk_v2_session_token() {
-    let token = TokenBuilder::new(key()).sign();
+    let token = TokenBuilder::new(&SigningKey::test_key()).sign();
     let d = decode(&token);
     assert_eq!(
         d.header,
-        json!({"alg": "RS256", "cat": CAT_SESSION, "kid": key().kid(), "typ": "JWT"})
+        json!({"alg": "RS256", "cat": CAT_SESSION, "kid": SigningKey::test_key().kid(), "typ": "JWT"})
     );
     let p = d.payload.as_object().unwrap();
     let fields: BTreeSet<&str> = p.keys().map(String::as_str).collect();
@@ -190,13 +182,13 @@ fn default_token_looks_like_a_clerk_v2_session_token() {
     assert!(p["sub"].as_str().unwrap().starts_with("user_"));
     assert!(p["sid"].as_str().unwrap().starts_with("sess_"));
     assert_eq!(p["jti"].as_str().unwrap().len(), 20);
-    assert!(verifies_rs256(&key().jwk(), &token));
+    assert!(verifies_rs256(&SigningKey::test_key().jwk(), &token));
 }
 
 #[test]
 fn each_token_gets_fresh_ids() {
-    let a = decode(&TokenBuilder::new(key()).sign()).payload;
-    let b = decode(&TokenBuilder::new(key()).sign()).payload;
+    let a = decode(&TokenBuilder::new(&SigningKey::test_key()).sign()).payload;
+    let b = decode(&TokenBuilder::new(&SigningKey::test_key()).sign()).payload;
     assert_ne!(a["sub"], b["sub"]);
     assert_ne!(a["sid"], b["sid"]);
     assert_ne!(a["jti"], b["jti"]);
@@ -204,7 +196,7 @@ fn each_token_gets_fresh_ids() {
 
 #[test]
 fn setters_are_what_the_token_says() {
-    let builder = TokenBuilder::new(key())
+    let builder = TokenBuilder::new(&SigningKey::test_key())
         .at(1_700_000_000)
         .user("user_abc")
         .session("sess_abc")
@@ -227,7 +219,7 @@ fn setters_are_what_the_token_says() {
     assert_eq!(d.payload, builder.payload_value());
     assert_eq!(
         d.header,
-        json!({"alg": "RS256", "crit": ["b64"], "kid": key().kid(), "typ": "JWT"})
+        json!({"alg": "RS256", "crit": ["b64"], "kid": SigningKey::test_key().kid(), "typ": "JWT"})
     );
     let p = &d.payload;
     assert_eq!(p["sub"], "user_abc");
@@ -244,12 +236,15 @@ fn setters_are_what_the_token_says() {
     assert_eq!(p["pla"], "u:free,o:pro");
     assert_eq!(p["email"], "ada@example.com");
     assert_eq!(p["metadata"], json!({"tier": [1, 2]}));
-    assert!(verifies_rs256(&key().jwk(), &builder.sign()));
+    assert!(verifies_rs256(
+        &SigningKey::test_key().jwk(),
+        &builder.sign()
+    ));
 }
 
 #[test]
 fn the_last_call_for_a_claim_wins() {
-    let p = TokenBuilder::new(key())
+    let p = TokenBuilder::new(&SigningKey::test_key())
         .remove_claim("sub")
         .user("user_back")
         .claim("sid", 42)
@@ -257,7 +252,7 @@ fn the_last_call_for_a_claim_wins() {
         .payload_value();
     assert_eq!(p["sub"], "user_back");
     assert_eq!(p["sid"], "sess_typed");
-    let p = TokenBuilder::new(key())
+    let p = TokenBuilder::new(&SigningKey::test_key())
         .user("user_x")
         .claim("sub", json!(null))
         .payload_value();
@@ -266,7 +261,7 @@ fn the_last_call_for_a_claim_wins() {
 
 #[test]
 fn v1_organization_is_flat() {
-    let p = TokenBuilder::new(key())
+    let p = TokenBuilder::new(&SigningKey::test_key())
         .v1()
         .organization(
             Organization::new("org_1")
@@ -289,7 +284,7 @@ fn v1_organization_is_flat() {
 
 #[test]
 fn v1_role_is_written_as_given() {
-    let p = TokenBuilder::new(key())
+    let p = TokenBuilder::new(&SigningKey::test_key())
         .v1()
         .organization(Organization::new("org_1").role("admin"))
         .payload_value();
@@ -334,7 +329,7 @@ fn v2_organization_encodes_permissions_as_clerk_does() {
         "org:projects:update",
         "org:projects:revoke",
     ];
-    let p = TokenBuilder::new(key())
+    let p = TokenBuilder::new(&SigningKey::test_key())
         .organization(
             Organization::new("org_1")
                 .slug("acme")
@@ -365,18 +360,18 @@ fn v2_organization_encodes_permissions_as_clerk_does() {
 
 #[test]
 fn v2_without_organization_has_no_o() {
-    let p = TokenBuilder::new(key())
+    let p = TokenBuilder::new(&SigningKey::test_key())
         .features(["u:gold"])
         .payload_value();
     assert!(p.get("o").is_none());
     assert_eq!(p["fea"], "u:gold");
-    let p = TokenBuilder::new(key()).payload_value();
+    let p = TokenBuilder::new(&SigningKey::test_key()).payload_value();
     assert!(p.get("fea").is_none());
 }
 
 #[test]
 fn explicit_claims_beat_the_organization() {
-    let p = TokenBuilder::new(key())
+    let p = TokenBuilder::new(&SigningKey::test_key())
         .organization(Organization::new("org_1").permission("org:a:b"))
         .claim(
             "o",
@@ -400,51 +395,67 @@ fn other_algorithms_sign_as_named() {
         (Algorithm::PS512, &sig::RSA_PSS_2048_8192_SHA512),
     ];
     for (algorithm, params) in cases {
-        let token = TokenBuilder::new(key()).algorithm(algorithm).sign();
+        let token = TokenBuilder::new(&SigningKey::test_key())
+            .algorithm(algorithm)
+            .sign();
         let d = decode(&token);
         assert_eq!(d.header["alg"], algorithm.name());
         assert!(
             verifies(
-                &key().jwk(),
+                &SigningKey::test_key().jwk(),
                 params,
                 d.signing_input.as_bytes(),
                 &d.signature
             ),
             "{algorithm}"
         );
-        assert!(!verifies_rs256(&key().jwk(), &token), "{algorithm}");
+        assert!(
+            !verifies_rs256(&SigningKey::test_key().jwk(), &token),
+            "{algorithm}"
+        );
     }
 }
 
 #[test]
 fn header_alg_can_lie_about_the_signature() {
-    let token = TokenBuilder::new(key()).header("alg", "none").sign();
+    let token = TokenBuilder::new(&SigningKey::test_key())
+        .header("alg", "none")
+        .sign();
     assert_eq!(decode(&token).header["alg"], "none");
-    assert!(verifies_rs256(&key().jwk(), &token));
+    assert!(verifies_rs256(&SigningKey::test_key().jwk(), &token));
 }
 
 #[test]
 fn signed_by_another_key_keeps_the_header_kid() {
-    let token = TokenBuilder::new(key()).signed_by(other_key()).sign();
-    assert_eq!(decode(&token).header["kid"], key().kid());
-    assert!(!verifies_rs256(&key().jwk(), &token));
-    assert!(verifies_rs256(&other_key().jwk(), &token));
+    let token = TokenBuilder::new(&SigningKey::test_key())
+        .signed_by(&SigningKey::test_key_n(1))
+        .sign();
+    assert_eq!(decode(&token).header["kid"], SigningKey::test_key().kid());
+    assert!(!verifies_rs256(&SigningKey::test_key().jwk(), &token));
+    assert!(verifies_rs256(&SigningKey::test_key_n(1).jwk(), &token));
 }
 
 #[test]
 fn key_switches_signer_and_kid() {
-    let token = TokenBuilder::new(key()).key(other_key()).sign();
-    assert_eq!(decode(&token).header["kid"], other_key().kid());
-    assert!(verifies_rs256(&other_key().jwk(), &token));
+    let token = TokenBuilder::new(&SigningKey::test_key())
+        .key(&SigningKey::test_key_n(1))
+        .sign();
+    assert_eq!(
+        decode(&token).header["kid"],
+        SigningKey::test_key_n(1).kid()
+    );
+    assert!(verifies_rs256(&SigningKey::test_key_n(1).jwk(), &token));
 }
 
 #[test]
 fn arbitrary_signature_bytes() {
-    let token = TokenBuilder::new(key())
+    let token = TokenBuilder::new(&SigningKey::test_key())
         .signature_bytes(vec![0; 256])
         .sign();
     assert_eq!(decode(&token).signature, vec![0; 256]);
-    let token = TokenBuilder::new(key()).signature_bytes(Vec::new()).sign();
+    let token = TokenBuilder::new(&SigningKey::test_key())
+        .signature_bytes(Vec::new())
+        .sign();
     assert!(token.ends_with('.'));
 }
 
@@ -484,7 +495,9 @@ fn weak_keys_still_sign_rs256() {
 fn compact_keeps_raw_json_text() {
     let header = r#"{"alg":"RS256","alg":"none","kid":"k"}"#;
     let payload = r#"  [1, {"sub": "user_1"}]  "#;
-    let token = Compact::from_json(header, payload).sign(key()).to_string();
+    let token = Compact::from_json(header, payload)
+        .sign(&SigningKey::test_key())
+        .to_string();
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(URL_SAFE_NO_PAD.decode(parts[0]).unwrap(), header.as_bytes());
     assert_eq!(
@@ -494,7 +507,7 @@ fn compact_keeps_raw_json_text() {
     let d_sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
     let input = format!("{}.{}", parts[0], parts[1]);
     assert!(verifies(
-        &key().jwk(),
+        &SigningKey::test_key().jwk(),
         &sig::RSA_PKCS1_2048_8192_SHA256,
         input.as_bytes(),
         &d_sig
@@ -541,11 +554,17 @@ fn compact_mangling() {
 
 #[test]
 fn corrupted_signature_no_longer_verifies() {
-    let token = TokenBuilder::new(key()).compact();
-    assert!(verifies_rs256(&key().jwk(), &token.to_string()));
+    let token = TokenBuilder::new(&SigningKey::test_key()).compact();
+    assert!(verifies_rs256(
+        &SigningKey::test_key().jwk(),
+        &token.to_string()
+    ));
     let corrupted = token.clone().corrupt_signature();
     assert_ne!(corrupted.signature_b64, token.signature_b64);
-    assert!(!verifies_rs256(&key().jwk(), &corrupted.to_string()));
+    assert!(!verifies_rs256(
+        &SigningKey::test_key().jwk(),
+        &corrupted.to_string()
+    ));
 }
 
 #[test]
@@ -566,19 +585,22 @@ fn noncanonical_segments_decode_leniently_only() {
 
 #[test]
 fn builder_json_text_can_be_edited_by_hand() {
-    let builder = TokenBuilder::new(key()).user("user_1");
+    let builder = TokenBuilder::new(&SigningKey::test_key()).user("user_1");
     let payload = builder
         .payload_json()
         .replacen('{', r#"{"sub":"user_evil","#, 1);
-    let token = Compact::from_json(&builder.header_json(), &payload).sign(key());
+    let token = Compact::from_json(&builder.header_json(), &payload).sign(&SigningKey::test_key());
     let text = String::from_utf8(b64url_decode(&token.payload_b64).unwrap()).unwrap();
     assert_eq!(text.matches("\"sub\"").count(), 2);
-    assert!(verifies_rs256(&key().jwk(), &token.to_string()));
+    assert!(verifies_rs256(
+        &SigningKey::test_key().jwk(),
+        &token.to_string()
+    ));
 }
 
 #[test]
 fn emulator_identity() {
-    let emulator = Emulator::with_key(key().clone());
+    let emulator = Emulator::with_key(SigningKey::test_key());
     assert_eq!(emulator.issuer(), DEFAULT_ISSUER);
     assert_eq!(emulator.frontend_api(), "clerk.emulator.invalid");
     let pk = emulator.publishable_key();
@@ -602,8 +624,8 @@ fn emulator_identity() {
 
 #[test]
 fn emulator_key_rotation() {
-    let first = key().with_kid("ins_first");
-    let second = other_key().with_kid("ins_second");
+    let first = SigningKey::test_key().with_kid("ins_first");
+    let second = SigningKey::test_key_n(1).with_kid("ins_second");
     let emulator = Emulator::with_key(first.clone());
     let kids = |e: &Emulator| -> Vec<String> {
         e.jwks()["keys"]
@@ -640,7 +662,7 @@ fn emulator_key_rotation() {
     assert!(!emulator.publish_key("ins_first"));
     assert_eq!(kids(&emulator), ["ins_second", "ins_first"]);
 
-    let third = key().with_kid("ins_third");
+    let third = SigningKey::test_key().with_kid("ins_third");
     emulator.rotate_to(&third);
     assert_eq!(emulator.current_key().kid(), "ins_third");
     assert_eq!(kids(&emulator), ["ins_second", "ins_first", "ins_third"]);
@@ -648,15 +670,19 @@ fn emulator_key_rotation() {
 
 #[test]
 fn emulator_mints_from_many_threads_while_rotating() {
-    let emulator = Emulator::with_key(key().clone());
+    let emulator = Emulator::with_key(SigningKey::test_key());
     std::thread::scope(|scope| {
         for i in 0..8 {
             let emulator = emulator.clone();
             scope.spawn(move || {
                 for j in 0..20 {
                     if i == 0 && j % 5 == 0 {
-                        let k = if j % 10 == 0 { key() } else { other_key() };
-                        emulator.rotate_to(k);
+                        let k = if j % 10 == 0 {
+                            SigningKey::test_key()
+                        } else {
+                            SigningKey::test_key_n(1)
+                        };
+                        emulator.rotate_to(&k);
                     }
                     let token = emulator.session_token().sign();
                     let kid = decode(&token).header["kid"].as_str().unwrap().to_owned();

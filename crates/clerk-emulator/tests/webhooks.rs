@@ -4,7 +4,7 @@
 //! hand.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -17,13 +17,8 @@ use clerk_emulator::{unix_now, Emulator, NewOrganization, NewUser, SigningKey, U
 use ring::hmac;
 use serde_json::{json, Value};
 
-fn key() -> &'static SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(2048))
-}
-
 fn emulator() -> Emulator {
-    let emulator = Emulator::with_key(key().clone());
+    let emulator = Emulator::with_key(SigningKey::test_key());
     emulator.set_retry_schedule([Duration::from_millis(50); 3]);
     emulator
 }
