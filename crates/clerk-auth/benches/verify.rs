@@ -28,7 +28,7 @@ use ring::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
 const ISSUER: &str = "https://clerk.example.com";
 
 fn bench(c: &mut Criterion) {
-    let key = SigningKey::generate(2048);
+    let key = SigningKey::test_key();
     let emulator = Emulator::with_key(key.clone()).with_issuer(ISSUER);
     // A session token as Clerk mints it (claims v2, organization, azp, fva, a custom claim),
     // valid long enough for the whole run (same length of `exp` as a 60-second token).

@@ -2036,8 +2036,8 @@ async fn our_verifier_agrees_with_clerks_verify_token() {
     let dir = differential_dir();
     ensure_clerk_installed(&dir);
 
-    let key = SigningKey::generate(2048);
-    let other = SigningKey::generate(2048);
+    let key = SigningKey::test_key();
+    let other = SigningKey::test_key_n(1);
     let pem = key.public_key_pem();
     let now = clerk_emulator::unix_now();
     // Both verifiers see this instant (Clerk through Date.now, we through the clock): time

@@ -7,7 +7,7 @@ use clerk_auth::{Reason, Verifier};
 use clerk_emulator::{Compact, Emulator, EmulatorServer, Fault, SigningKey};
 
 async fn server() -> EmulatorServer {
-    Emulator::with_key(SigningKey::generate(2048))
+    Emulator::with_key(SigningKey::test_key())
         .serve("127.0.0.1:0")
         .await
         .expect("emulator serves")
@@ -317,7 +317,7 @@ async fn rotation_new_kid_is_accepted_after_one_refetch_and_old_key_works_until_
     assert_eq!(server.jwks_requests(), 1);
 
     tokio::time::sleep(Duration::from_millis(350)).await;
-    server.rotate_to(&SigningKey::generate(2048));
+    server.rotate_to(&SigningKey::test_key_n(1));
     let new_token = server.session_token().sign();
     verifier
         .verify(&new_token)
@@ -396,7 +396,10 @@ async fn a_refused_secret_key_is_reported_as_secret_key_invalid() {
 #[tokio::test]
 async fn caches_are_scoped_per_instance() {
     let first = server().await;
-    let second = server().await;
+    let second = Emulator::with_key(SigningKey::test_key_n(3))
+        .serve("127.0.0.1:0")
+        .await
+        .expect("emulator serves");
     let a = verifier(&first, quick());
     let b = verifier(&second, quick());
     let token_a = first.session_token().sign();
@@ -407,7 +410,7 @@ async fn caches_are_scoped_per_instance() {
     // Even with the same kid, B's key is B's.
     let same_kid = second
         .session_token()
-        .key(&SigningKey::generate(2048).with_kid(second.current_key().kid()))
+        .key(&SigningKey::test_key_n(1).with_kid(second.current_key().kid()))
         .sign();
     assert_eq!(
         b.verify(&same_kid).await.expect_err("wrong key").reason(),
@@ -473,7 +476,7 @@ async fn tokens_of_a_new_key_arriving_during_its_fetch_wait_for_it_instead_of_be
     // first of them started is still under way.
     server
         .emulator()
-        .rotate_to(&SigningKey::generate(2048).with_kid("ins_rotated"));
+        .rotate_to(&SigningKey::test_key_n(2).with_kid("ins_rotated"));
     server.set_fault(Fault::Delay(Duration::from_millis(200)));
     let tasks: Vec<_> = (0..100)
         .map(|i| {

@@ -188,7 +188,7 @@ fn replace_member(segment: &str, name: &str, value: &str) -> String {
 
 #[test]
 fn mutated_tokens_never_panic_and_are_accepted_only_when_they_mean_the_original() {
-    let key = SigningKey::generate(2048);
+    let key = SigningKey::test_key();
     let emulator = Emulator::with_key(key.clone()).with_issuer("https://clerk.example.com");
     let now = 1_750_000_000;
     let original = emulator
@@ -281,7 +281,7 @@ fn mutated_tokens_never_panic_and_are_accepted_only_when_they_mean_the_original(
 #[test]
 fn extreme_claim_values_in_correctly_signed_tokens_never_panic() {
     // Re-signed, so these get past the signature to the claim checks.
-    let key = SigningKey::generate(2048);
+    let key = SigningKey::test_key();
     let emulator = Emulator::with_key(key.clone()).with_issuer("https://clerk.example.com");
     let now: i64 = 1_750_000_000;
     let verifier = Verifier::builder()

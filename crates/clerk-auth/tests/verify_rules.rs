@@ -15,12 +15,12 @@ const NOW: i64 = 1_700_000_000;
 
 fn key() -> &'static SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(2048))
+    KEY.get_or_init(SigningKey::test_key)
 }
 
 fn other_key() -> &'static SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(2048))
+    KEY.get_or_init(|| SigningKey::test_key_n(1))
 }
 
 fn builder() -> VerifierBuilder {
