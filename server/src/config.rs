@@ -1,17 +1,27 @@
-//! The server's configuration: one struct, read from command-line flags with environment
-//! variables as fallbacks (`--clerk-issuer` or `CLERK_ISSUER`, the flag winning).
+//! The server's configuration: one clap struct, read from command-line flags with environment
+//! variables as fallbacks (`--clerk-issuer` or `CLERK_ISSUER`, the flag winning), parsed once
+//! into types.
 //!
-//! Everything is checked before the server starts; an error names the variable and what is
-//! wrong with it (`CLERK_PUBLISHABLE_KEY: …`), and the binary exits with code 2.
+//! [`Config`] is what the command line and the environment say, each value already of its
+//! type (numbers, lists, addresses, secrets); [`Settings::from_config`] checks what depends on
+//! several values (a key source, the CORS origins, the webhook secret, the database URL, the
+//! verifier's own rules) once, and hands typed settings to the code that starts things. An
+//! error names the variable and what is wrong with it (`CLERK_PUBLISHABLE_KEY: …`), and the
+//! binary exits with code 2.
 
+use std::error::Error as _;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
-pub use clerk_auth::ConfigError;
+use clap::builder::{RangedU64ValueParser, ValueParser};
+use clap::{CommandFactory, Parser, ValueEnum};
+use clerk_auth::{JwksOptions, VerifierBuilder, MAX_TOKEN_CACHE_CAPACITY};
 use clerk_webhooks::Webhook;
 use http::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::db::DatabaseUrl;
 
 /// The default listen address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -23,21 +33,31 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// The default log filter when `RUST_LOG` is not set.
 pub const DEFAULT_LOG_FILTER: &str = "info";
+/// How long one Backend API attempt may take on the request path.
+pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(4);
+/// How many times a failed Backend API call is retried on the request path.
+pub const BACKEND_RETRIES: u32 = 1;
 
 /// The configuration of the reference server. Every field is a flag and an environment
 /// variable; see `api-server --help`.
 ///
 /// Build one with [`Config::parse`] (flags and environment) or start from
-/// [`Config::default`] (no environment at all, as tests do):
+/// [`Config::default`] (no environment at all, as tests do), then check it with
+/// [`Settings::from_config`]:
 ///
 /// ```
 /// let config = api_server::Config {
-///     clerk_jwks_url: Some("http://127.0.0.1:9999/.well-known/jwks.json".into()),
+///     clerk: api_server::config::ClerkConfig {
+///         clerk_jwks_url: Some("http://127.0.0.1:9999/.well-known/jwks.json".into()),
+///         ..Default::default()
+///     },
 ///     ..api_server::Config::default()
 /// };
-/// assert!(config.validate().is_ok());
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// assert!(api_server::Settings::from_config(config).is_ok());
+/// # });
 /// ```
-#[derive(Clone, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "api-server",
     version,
@@ -45,96 +65,13 @@ pub const DEFAULT_LOG_FILTER: &str = "info";
 )]
 pub struct Config {
     /// Start a local Clerk emulator in-process and print curl commands with valid tokens.
-    /// No Clerk account and no network needed.
+    /// No Clerk account and no network needed (a build with the `dev` feature, the default).
     #[arg(long)]
     pub dev: bool,
 
-    /// `sk_test_…` / `sk_live_…`: keys from the Backend API (`GET {CLERK_API_URL}/v1/jwks`).
-    #[arg(
-        long,
-        env = "CLERK_SECRET_KEY",
-        value_name = "CLERK_SECRET_KEY",
-        hide_env_values = true
-    )]
-    pub clerk_secret_key: Option<String>,
-
-    /// `pk_test_…` / `pk_live_…`: gives the expected issuer and the cookie suffix; alone,
-    /// keys come from the Frontend API's public JWKS.
-    #[arg(
-        long,
-        env = "CLERK_PUBLISHABLE_KEY",
-        value_name = "CLERK_PUBLISHABLE_KEY"
-    )]
-    pub clerk_publishable_key: Option<String>,
-
-    /// PEM public key: networkless verification, no JWKS fetch at all.
-    #[arg(long, env = "CLERK_JWT_KEY", value_name = "CLERK_JWT_KEY")]
-    pub clerk_jwt_key: Option<String>,
-
-    /// An explicit JWKS URL (a proxy, the emulator); `https://` except on a loopback host.
-    #[arg(long, env = "CLERK_JWKS_URL", value_name = "CLERK_JWKS_URL")]
-    pub clerk_jwks_url: Option<String>,
-
-    /// The exact expected `iss` (needed behind a Clerk proxy).
-    #[arg(long, env = "CLERK_ISSUER", value_name = "CLERK_ISSUER")]
-    pub clerk_issuer: Option<String>,
-
-    /// The Backend API base URL (default `https://api.clerk.com`).
-    #[arg(long, env = "CLERK_API_URL", value_name = "CLERK_API_URL")]
-    pub clerk_api_url: Option<String>,
-
-    /// Comma-separated origins allowed in `azp`; when set, a token without `azp` is refused.
-    #[arg(
-        long,
-        env = "CLERK_AUTHORIZED_PARTIES",
-        value_name = "CLERK_AUTHORIZED_PARTIES"
-    )]
-    pub clerk_authorized_parties: Option<String>,
-
-    /// Allowed clock skew in milliseconds (default 5000).
-    #[arg(long, env = "CLERK_CLOCK_SKEW_MS", value_name = "CLERK_CLOCK_SKEW_MS")]
-    pub clerk_clock_skew_ms: Option<String>,
-
-    /// Seconds after which the JWKS is refreshed in the background (default 300).
-    #[arg(
-        long,
-        env = "CLERK_JWKS_REFRESH_SECS",
-        value_name = "CLERK_JWKS_REFRESH_SECS"
-    )]
-    pub clerk_jwks_refresh_secs: Option<String>,
-
-    /// Seconds the last good keys keep serving while the JWKS endpoint fails (default 3600).
-    #[arg(
-        long,
-        env = "CLERK_JWKS_MAX_STALENESS_SECS",
-        value_name = "CLERK_JWKS_MAX_STALENESS_SECS"
-    )]
-    pub clerk_jwks_max_staleness_secs: Option<String>,
-
-    /// Least milliseconds between two JWKS refetches caused by unknown kids (default 10000).
-    #[arg(
-        long,
-        env = "CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS",
-        value_name = "CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS"
-    )]
-    pub clerk_jwks_unknown_kid_interval_ms: Option<String>,
-
-    /// Timeout of one JWKS fetch in milliseconds (default 5000).
-    #[arg(
-        long,
-        env = "CLERK_JWKS_TIMEOUT_MS",
-        value_name = "CLERK_JWKS_TIMEOUT_MS"
-    )]
-    pub clerk_jwks_timeout_ms: Option<String>,
-
-    /// Verified tokens remembered, so that a token seen again skips the signature check
-    /// (default 10000; `0` turns the cache off). Bounds the cache's memory.
-    #[arg(
-        long,
-        env = "CLERK_TOKEN_CACHE_CAPACITY",
-        value_name = "CLERK_TOKEN_CACHE_CAPACITY"
-    )]
-    pub clerk_token_cache_capacity: Option<String>,
+    /// How Clerk's session tokens are verified.
+    #[command(flatten)]
+    pub clerk: ClerkConfig,
 
     /// `whsec_…`: the signing secret of Clerk's webhooks (`POST /webhooks/clerk`); several,
     /// separated by commas, while rotating. Unset: the route answers 503.
@@ -142,18 +79,20 @@ pub struct Config {
         long,
         env = "CLERK_WEBHOOK_SIGNING_SECRET",
         value_name = "CLERK_WEBHOOK_SIGNING_SECRET",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = secret()
     )]
-    pub clerk_webhook_signing_secret: Option<String>,
+    pub clerk_webhook_signing_secret: Option<SecretString>,
 
     /// `sqlite://…` or `postgres://…`; default an SQLite file, `sqlite://data/api.db?mode=rwc`.
     #[arg(
         long,
         env = "DATABASE_URL",
         value_name = "DATABASE_URL",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = secret()
     )]
-    pub database_url: Option<String>,
+    pub database_url: Option<SecretString>,
 
     /// The listen address.
     #[arg(long, env = "BIND", value_name = "BIND", default_value = DEFAULT_BIND)]
@@ -164,16 +103,18 @@ pub struct Config {
     #[arg(
         long,
         env = "CORS_ALLOWED_ORIGINS",
-        value_name = "CORS_ALLOWED_ORIGINS"
+        value_name = "CORS_ALLOWED_ORIGINS",
+        value_delimiter = ','
     )]
-    pub cors_allowed_origins: Option<String>,
+    pub cors_allowed_origins: Vec<String>,
 
     /// A request that takes longer is answered 503.
     #[arg(
         long,
         env = "REQUEST_TIMEOUT_MS",
         value_name = "REQUEST_TIMEOUT_MS",
-        default_value_t = DEFAULT_REQUEST_TIMEOUT_MS
+        default_value_t = DEFAULT_REQUEST_TIMEOUT_MS,
+        value_parser = positive()
     )]
     pub request_timeout_ms: u64,
 
@@ -182,7 +123,8 @@ pub struct Config {
         long,
         env = "MAX_BODY_BYTES",
         value_name = "MAX_BODY_BYTES",
-        default_value_t = DEFAULT_MAX_BODY_BYTES
+        default_value_t = DEFAULT_MAX_BODY_BYTES,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..)
     )]
     pub max_body_bytes: usize,
 
@@ -213,6 +155,115 @@ pub struct Config {
     pub rust_log: Option<String>,
 }
 
+/// The `CLERK_*` settings of the verifier, each of its type, fed to [`VerifierBuilder`]'s
+/// methods. See [`clerk_auth::VerifierBuilder::from_vars`] for what each does.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClerkConfig {
+    /// `sk_test_…` / `sk_live_…`: keys from the Backend API (`GET {CLERK_API_URL}/v1/jwks`), and
+    /// the Backend API client of `GET /v1/me?fresh=true`.
+    #[arg(
+        long,
+        env = "CLERK_SECRET_KEY",
+        value_name = "CLERK_SECRET_KEY",
+        hide_env_values = true,
+        value_parser = secret()
+    )]
+    pub clerk_secret_key: Option<SecretString>,
+
+    /// `pk_test_…` / `pk_live_…`: gives the expected issuer and the cookie suffix; alone,
+    /// keys come from the Frontend API's public JWKS.
+    #[arg(
+        long,
+        env = "CLERK_PUBLISHABLE_KEY",
+        value_name = "CLERK_PUBLISHABLE_KEY"
+    )]
+    pub clerk_publishable_key: Option<String>,
+
+    /// PEM public key: networkless verification, no JWKS fetch at all.
+    #[arg(long, env = "CLERK_JWT_KEY", value_name = "CLERK_JWT_KEY")]
+    pub clerk_jwt_key: Option<String>,
+
+    /// An explicit JWKS URL (a proxy, the emulator); `https://` except on a loopback host.
+    #[arg(long, env = "CLERK_JWKS_URL", value_name = "CLERK_JWKS_URL")]
+    pub clerk_jwks_url: Option<String>,
+
+    /// The exact expected `iss` (needed behind a Clerk proxy).
+    #[arg(long, env = "CLERK_ISSUER", value_name = "CLERK_ISSUER")]
+    pub clerk_issuer: Option<String>,
+
+    /// The Backend API base URL (default `https://api.clerk.com`).
+    #[arg(long, env = "CLERK_API_URL", value_name = "CLERK_API_URL")]
+    pub clerk_api_url: Option<String>,
+
+    /// Comma-separated origins allowed in `azp`; when set, a token without `azp` is refused.
+    #[arg(
+        long,
+        env = "CLERK_AUTHORIZED_PARTIES",
+        value_name = "CLERK_AUTHORIZED_PARTIES",
+        value_delimiter = ','
+    )]
+    pub clerk_authorized_parties: Vec<String>,
+
+    /// Allowed clock skew in milliseconds (default 5000).
+    #[arg(long, env = "CLERK_CLOCK_SKEW_MS", value_name = "CLERK_CLOCK_SKEW_MS")]
+    pub clerk_clock_skew_ms: Option<u64>,
+
+    /// Seconds after which the JWKS is refreshed (in the background, before it is due;
+    /// default 300).
+    #[arg(
+        long,
+        env = "CLERK_JWKS_REFRESH_SECS",
+        value_name = "CLERK_JWKS_REFRESH_SECS",
+        value_parser = positive()
+    )]
+    pub clerk_jwks_refresh_secs: Option<u64>,
+
+    /// Seconds the last good keys keep serving while the JWKS endpoint fails (default 3600).
+    #[arg(
+        long,
+        env = "CLERK_JWKS_MAX_STALENESS_SECS",
+        value_name = "CLERK_JWKS_MAX_STALENESS_SECS",
+        value_parser = positive()
+    )]
+    pub clerk_jwks_max_staleness_secs: Option<u64>,
+
+    /// Least milliseconds between two JWKS refetches caused by unknown kids (default 10000).
+    #[arg(
+        long,
+        env = "CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS",
+        value_name = "CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS",
+        value_parser = positive()
+    )]
+    pub clerk_jwks_unknown_kid_interval_ms: Option<u64>,
+
+    /// Timeout of one JWKS fetch in milliseconds (default 5000).
+    #[arg(
+        long,
+        env = "CLERK_JWKS_TIMEOUT_MS",
+        value_name = "CLERK_JWKS_TIMEOUT_MS",
+        value_parser = positive()
+    )]
+    pub clerk_jwks_timeout_ms: Option<u64>,
+
+    /// Verified tokens remembered, so that a token seen again skips the signature check
+    /// (default 10000; `0` turns the cache off). Bounds the cache's memory.
+    #[arg(
+        long,
+        env = "CLERK_TOKEN_CACHE_CAPACITY",
+        value_name = "CLERK_TOKEN_CACHE_CAPACITY",
+        value_parser = RangedU64ValueParser::<usize>::new().range(0..=MAX_TOKEN_CACHE_CAPACITY as u64)
+    )]
+    pub clerk_token_cache_capacity: Option<usize>,
+}
+
+fn secret() -> ValueParser {
+    ValueParser::new(|value: &str| Ok::<_, std::convert::Infallible>(SecretString::from(value)))
+}
+
+fn positive() -> RangedU64ValueParser<u64> {
+    RangedU64ValueParser::<u64>::new().range(1..)
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -227,25 +278,13 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             dev: false,
-            clerk_secret_key: None,
-            clerk_publishable_key: None,
-            clerk_jwt_key: None,
-            clerk_jwks_url: None,
-            clerk_issuer: None,
-            clerk_api_url: None,
-            clerk_authorized_parties: None,
-            clerk_clock_skew_ms: None,
-            clerk_jwks_refresh_secs: None,
-            clerk_jwks_max_staleness_secs: None,
-            clerk_jwks_unknown_kid_interval_ms: None,
-            clerk_jwks_timeout_ms: None,
-            clerk_token_cache_capacity: None,
+            clerk: ClerkConfig::default(),
             clerk_webhook_signing_secret: None,
             database_url: None,
             bind: DEFAULT_BIND
                 .parse()
                 .expect("DEFAULT_BIND is a socket address"),
-            cors_allowed_origins: None,
+            cors_allowed_origins: Vec::new(),
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             shutdown_drain_ms: 0,
@@ -255,192 +294,341 @@ impl Default for Config {
     }
 }
 
-impl fmt::Debug for Config {
-    /// Secrets and the database URL (which may hold a password) are not shown.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted = |value: &Option<String>| value.as_ref().map(|_| "<redacted>");
-        f.debug_struct("Config")
-            .field("dev", &self.dev)
-            .field("clerk_secret_key", &redacted(&self.clerk_secret_key))
-            .field("clerk_publishable_key", &self.clerk_publishable_key)
-            .field(
-                "clerk_jwt_key",
-                &self.clerk_jwt_key.as_ref().map(|_| "<pem>"),
-            )
-            .field("clerk_jwks_url", &self.clerk_jwks_url)
-            .field("clerk_issuer", &self.clerk_issuer)
-            .field("clerk_api_url", &self.clerk_api_url)
-            .field("clerk_authorized_parties", &self.clerk_authorized_parties)
-            .field("clerk_clock_skew_ms", &self.clerk_clock_skew_ms)
-            .field("clerk_jwks_refresh_secs", &self.clerk_jwks_refresh_secs)
-            .field(
-                "clerk_jwks_max_staleness_secs",
-                &self.clerk_jwks_max_staleness_secs,
-            )
-            .field(
-                "clerk_jwks_unknown_kid_interval_ms",
-                &self.clerk_jwks_unknown_kid_interval_ms,
-            )
-            .field("clerk_jwks_timeout_ms", &self.clerk_jwks_timeout_ms)
-            .field(
-                "clerk_token_cache_capacity",
-                &self.clerk_token_cache_capacity,
-            )
-            .field(
-                "clerk_webhook_signing_secret",
-                &redacted(&self.clerk_webhook_signing_secret),
-            )
-            .field("database_url", &redacted(&self.database_url))
-            .field("bind", &self.bind)
-            .field("cors_allowed_origins", &self.cors_allowed_origins)
-            .field("request_timeout_ms", &self.request_timeout_ms)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("shutdown_drain_ms", &self.shutdown_drain_ms)
-            .field("log_format", &self.log_format)
-            .field("rust_log", &self.rust_log)
-            .finish()
+impl Config {
+    /// The configuration from the command line and the environment. An error is printed as
+    /// clap prints it, except that a bad value names its environment variable first
+    /// (`CLERK_CLOCK_SKEW_MS: invalid value "soon": …`), since that is how most deployments set
+    /// it; the process then exits with code 2 (0 for `--help` and `--version`).
+    pub fn parse_or_exit() -> Config {
+        match Config::try_parse() {
+            Ok(config) => config,
+            Err(err) => match naming_variable(&err) {
+                Some(message) => {
+                    eprintln!("api-server: {message}");
+                    std::process::exit(2);
+                }
+                None => err.exit(),
+            },
+        }
     }
 }
 
-impl Config {
-    /// Checks what can be checked without building the verifier or connecting anywhere.
-    /// The verifier's own checks (key formats, URLs) happen when it is built.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.cors_origins()?;
-        self.database()?;
-        if self.request_timeout_ms == 0 {
-            return Err(error(
-                "REQUEST_TIMEOUT_MS",
-                "must be at least 1 millisecond",
+/// `VAR: invalid value "…": why` for an invalid value of an argument with a variable.
+fn naming_variable(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        err.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let ContextValue::String(arg) = err.get(ContextKind::InvalidArg)? else {
+        return None;
+    };
+    let long = arg.strip_prefix("--")?.split([' ', '=']).next()?;
+    let command = Config::command();
+    let variable = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))?
+        .get_env()?
+        .to_string_lossy()
+        .into_owned();
+    let value = match err.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(value)) => format!(" {value:?}"),
+        _ => String::new(),
+    };
+    let why = err
+        .source()
+        .map(|cause| format!(": {cause}"))
+        .unwrap_or_default();
+    Some(format!("{variable}: invalid value{value}{why}"))
+}
+
+/// A setting that is wrong, naming its variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable (or flag) at fault, e.g. `CLERK_PUBLISHABLE_KEY`.
+    pub variable: &'static str,
+    /// What is wrong with it; never the value of a secret.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, message: impl Into<String>) -> Self {
+        ConfigError {
+            variable,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<clerk_auth::ConfigError> for ConfigError {
+    fn from(err: clerk_auth::ConfigError) -> Self {
+        ConfigError::new(err.variable, err.message)
+    }
+}
+
+/// The configuration, checked: what [`crate::start`] starts the server with.
+#[derive(Debug)]
+pub struct Settings {
+    /// `--dev`: a local Clerk emulator in the process.
+    pub dev: bool,
+    /// The verifier, built from `CLERK_*` (with `--dev`, only its tuning is used: the keys are
+    /// the emulator's).
+    pub clerk: ClerkSettings,
+    /// The verifier of Clerk's webhooks, if a signing secret is set.
+    pub webhook: Option<Webhook>,
+    /// The Backend API client of `GET /v1/me?fresh=true`, if a secret key is set.
+    pub backend: Option<clerk_backend::Client>,
+    /// The database.
+    pub database: DatabaseUrl,
+    /// The listen address.
+    pub bind: SocketAddr,
+    /// The HTTP layer's settings.
+    pub http: crate::http::Options,
+    /// How long to keep serving after a shutdown signal.
+    pub shutdown_drain: Duration,
+}
+
+/// The verifier's settings, checked.
+#[derive(Debug)]
+pub struct ClerkSettings {
+    /// The verifier built from the configured key source; `None` when none is set (allowed
+    /// with `--dev` only).
+    pub verifier: Option<clerk_auth::Verifier>,
+    /// The key-source variables that are set (ignored with `--dev`, which says so).
+    pub key_sources: Vec<&'static str>,
+    config: ClerkConfig,
+}
+
+impl ClerkSettings {
+    /// A verifier builder with every setting but the key source and the issuer (for `--dev`,
+    /// pointed at the emulator).
+    pub fn tuning(&self) -> VerifierBuilder {
+        tuning(&self.config)
+    }
+
+    /// The first authorized party, if any (the `azp` of `--dev`'s tokens).
+    pub fn first_authorized_party(&self) -> Option<&str> {
+        self.config
+            .clerk_authorized_parties
+            .iter()
+            .map(|p| p.trim())
+            .find(|p| !p.is_empty())
+    }
+}
+
+impl Settings {
+    /// Checks `config` once and builds what it describes: the verifier (so its key format,
+    /// URL and issuer rules are checked now; inside a Tokio runtime its keys start loading),
+    /// the webhook verifier, the Backend API client, the database URL and the CORS origins.
+    /// Nothing is connected to.
+    pub fn from_config(config: Config) -> Result<Settings, ConfigError> {
+        #[cfg(not(feature = "dev"))]
+        if config.dev {
+            return Err(ConfigError::new(
+                "--dev",
+                "this api-server was built without the dev feature (no emulator, no dev \
+                 console): configure a Clerk instance (CLERK_PUBLISHABLE_KEY, …), or build with \
+                 the default features to use --dev",
             ));
         }
-        if self.max_body_bytes == 0 {
-            return Err(error("MAX_BODY_BYTES", "must be at least 1 byte"));
+        let clerk = clerk_settings(config.clerk, config.dev)?;
+        let http = crate::http::Options {
+            request_timeout: Duration::from_millis(config.request_timeout_ms),
+            max_body_bytes: config.max_body_bytes,
+            cors_origins: cors_origins(&config.cors_allowed_origins)?,
+        };
+        let webhook = webhook(config.clerk_webhook_signing_secret.as_ref())?
+            .map(|webhook| webhook.with_max_body_bytes(config.max_body_bytes));
+        let backend = match non_empty_secret(clerk.config.clerk_secret_key.as_ref()) {
+            Some(secret_key) => Some(backend_client(
+                secret_key,
+                non_empty(clerk.config.clerk_api_url.as_deref()),
+            )?),
+            None => None,
+        };
+        let database =
+            non_empty_secret(config.database_url.as_ref()).unwrap_or(DEFAULT_DATABASE_URL);
+        let database = DatabaseUrl::parse(database)
+            .map_err(|message| ConfigError::new("DATABASE_URL", message))?;
+        if let Some(filter) = non_empty(config.rust_log.as_deref()) {
+            tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| {
+                ConfigError::new("RUST_LOG", format!("not a valid log filter: {e}"))
+            })?;
         }
-        self.webhook()?;
-        if let Some(filter) = non_empty(&self.rust_log) {
-            tracing_subscriber::EnvFilter::try_new(filter)
-                .map_err(|e| error("RUST_LOG", format!("not a valid log filter: {e}")))?;
-        }
-        Ok(())
-    }
-
-    /// The value of a `CLERK_*` variable by its name, for
-    /// [`clerk_auth::VerifierBuilder::from_vars`].
-    pub fn clerk_var(&self, name: &str) -> Option<String> {
-        let value = match name {
-            "CLERK_SECRET_KEY" => &self.clerk_secret_key,
-            "CLERK_PUBLISHABLE_KEY" => &self.clerk_publishable_key,
-            "CLERK_JWT_KEY" => &self.clerk_jwt_key,
-            "CLERK_JWKS_URL" => &self.clerk_jwks_url,
-            "CLERK_ISSUER" => &self.clerk_issuer,
-            "CLERK_API_URL" => &self.clerk_api_url,
-            "CLERK_AUTHORIZED_PARTIES" => &self.clerk_authorized_parties,
-            "CLERK_CLOCK_SKEW_MS" => &self.clerk_clock_skew_ms,
-            "CLERK_JWKS_REFRESH_SECS" => &self.clerk_jwks_refresh_secs,
-            "CLERK_JWKS_MAX_STALENESS_SECS" => &self.clerk_jwks_max_staleness_secs,
-            "CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS" => &self.clerk_jwks_unknown_kid_interval_ms,
-            "CLERK_JWKS_TIMEOUT_MS" => &self.clerk_jwks_timeout_ms,
-            "CLERK_TOKEN_CACHE_CAPACITY" => &self.clerk_token_cache_capacity,
-            _ => return None,
-        };
-        value.clone()
-    }
-
-    /// The origins of `CORS_ALLOWED_ORIGINS`, each `scheme://host[:port]` as a browser sends
-    /// it in `Origin`.
-    pub fn cors_origins(&self) -> Result<Vec<HeaderValue>, ConfigError> {
-        let Some(list) = non_empty(&self.cors_allowed_origins) else {
-            return Ok(Vec::new());
-        };
-        list.split(',')
-            .map(str::trim)
-            .filter(|origin| !origin.is_empty())
-            .map(|origin| {
-                if origin == "*" {
-                    return Err(error(
-                        "CORS_ALLOWED_ORIGINS",
-                        "`*` cannot be combined with credentials: list the origins",
-                    ));
-                }
-                let rest = origin
-                    .strip_prefix("https://")
-                    .or_else(|| origin.strip_prefix("http://"))
-                    .ok_or_else(|| {
-                        error(
-                            "CORS_ALLOWED_ORIGINS",
-                            format!("{origin:?} is not an origin: it must start with https:// or http://"),
-                        )
-                    })?;
-                if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
-                    return Err(error(
-                        "CORS_ALLOWED_ORIGINS",
-                        format!("{origin:?} is not an origin: scheme://host[:port], no path or trailing slash"),
-                    ));
-                }
-                HeaderValue::from_str(origin).map_err(|_| {
-                    error(
-                        "CORS_ALLOWED_ORIGINS",
-                        format!("{origin:?} is not a valid header value"),
-                    )
-                })
-            })
-            .collect()
-    }
-
-    /// The database to use.
-    pub fn database(&self) -> Result<crate::db::DatabaseUrl, ConfigError> {
-        let url = non_empty(&self.database_url).unwrap_or(DEFAULT_DATABASE_URL);
-        crate::db::DatabaseUrl::parse(url).map_err(|message| error("DATABASE_URL", message))
-    }
-
-    /// The request timeout.
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
-    }
-
-    /// The Backend API client for `GET /v1/me?fresh=true`, from `CLERK_SECRET_KEY` and
-    /// `CLERK_API_URL` (default `https://api.clerk.com`). `None` without a secret key: the
-    /// route then answers 503. On the request path, so each attempt is short and retried once.
-    pub fn backend(&self) -> Result<Option<clerk_backend::Client>, ConfigError> {
-        let Some(secret_key) = non_empty(&self.clerk_secret_key) else {
-            return Ok(None);
-        };
-        backend_client(secret_key, non_empty(&self.clerk_api_url)).map(Some)
-    }
-
-    /// The verifier of Clerk's webhooks, from `CLERK_WEBHOOK_SIGNING_SECRET`: one secret, or
-    /// several separated by commas or spaces while a secret is being rotated (a delivery
-    /// signed by any of them is accepted). The `whsec_` prefix is optional, as in Clerk's SDK.
-    /// `None` when unset: `POST /webhooks/clerk` then answers 503.
-    pub fn webhook(&self) -> Result<Option<Webhook>, ConfigError> {
-        let Some(list) = non_empty(&self.clerk_webhook_signing_secret) else {
-            return Ok(None);
-        };
-        let webhook = Webhook::from_secret_list(list).map_err(|err| {
-            // The library's messages never contain the secret.
-            let problem = match err {
-                clerk_webhooks::ConfigError::MissingSecret => "no secret in the list".to_owned(),
-                other => other.to_string(),
-            };
-            error(
-                "CLERK_WEBHOOK_SIGNING_SECRET",
-                format!(
-                    "{problem}; copy the signing secret (whsec_…) from the Clerk dashboard → \
-                     Webhooks, several separated by commas while rotating"
-                ),
-            )
-        })?;
-        Ok(Some(webhook.with_max_body_bytes(self.max_body_bytes)))
+        Ok(Settings {
+            dev: config.dev,
+            clerk,
+            webhook,
+            backend,
+            database,
+            bind: config.bind,
+            http,
+            shutdown_drain: Duration::from_millis(config.shutdown_drain_ms),
+        })
     }
 }
 
-/// How long one Backend API attempt may take on the request path.
-pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(4);
-/// How many times a failed Backend API call is retried on the request path.
-pub const BACKEND_RETRIES: u32 = 1;
+/// The key-source variables, in the order the verifier takes the first that is set.
+const KEY_SOURCES: [&str; 4] = [
+    "CLERK_JWT_KEY",
+    "CLERK_JWKS_URL",
+    "CLERK_SECRET_KEY",
+    "CLERK_PUBLISHABLE_KEY",
+];
 
-/// A Backend API client for this secret key and API URL (default Clerk's).
+fn clerk_settings(config: ClerkConfig, dev: bool) -> Result<ClerkSettings, ConfigError> {
+    let sources = [
+        non_empty(config.clerk_jwt_key.as_deref()).is_some(),
+        non_empty(config.clerk_jwks_url.as_deref()).is_some(),
+        non_empty_secret(config.clerk_secret_key.as_ref()).is_some(),
+        non_empty(config.clerk_publishable_key.as_deref()).is_some(),
+    ];
+    let key_sources: Vec<&'static str> = KEY_SOURCES
+        .into_iter()
+        .zip(sources)
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+    let verifier = if dev {
+        // The emulator is the key source (see `crate::dev`); the tuning, already typed, cannot
+        // be wrong.
+        None
+    } else if key_sources.is_empty() {
+        return Err(ConfigError::new(
+            "CLERK_PUBLISHABLE_KEY",
+            "no key source: set CLERK_PUBLISHABLE_KEY (pk_test_…), CLERK_SECRET_KEY, \
+             CLERK_JWT_KEY or CLERK_JWKS_URL, or run with --dev for a local Clerk emulator",
+        ));
+    } else {
+        let mut builder = tuning(&config);
+        if let Some(pem) = non_empty(config.clerk_jwt_key.as_deref()) {
+            builder = builder.jwt_key(pem);
+        }
+        if let Some(url) = non_empty(config.clerk_jwks_url.as_deref()) {
+            builder = builder.jwks_url(url);
+        }
+        if let Some(secret_key) = non_empty_secret(config.clerk_secret_key.as_ref()) {
+            builder = builder.secret_key(secret_key);
+        }
+        if let Some(api_url) = non_empty(config.clerk_api_url.as_deref()) {
+            builder = builder.api_url(api_url);
+        }
+        if let Some(key) = non_empty(config.clerk_publishable_key.as_deref()) {
+            builder = builder.publishable_key(key);
+        }
+        if let Some(issuer) = non_empty(config.clerk_issuer.as_deref()) {
+            builder = builder.issuer(issuer);
+        }
+        Some(builder.build()?)
+    };
+    Ok(ClerkSettings {
+        verifier,
+        key_sources,
+        config,
+    })
+}
+
+/// Every `CLERK_*` setting but the key source and the issuer.
+fn tuning(config: &ClerkConfig) -> VerifierBuilder {
+    let mut options = JwksOptions::default();
+    if let Some(secs) = config.clerk_jwks_refresh_secs {
+        options.refresh_interval = Duration::from_secs(secs);
+    }
+    if let Some(secs) = config.clerk_jwks_max_staleness_secs {
+        options.max_staleness = Duration::from_secs(secs);
+    }
+    if let Some(ms) = config.clerk_jwks_unknown_kid_interval_ms {
+        options.unknown_kid_interval = Duration::from_millis(ms);
+    }
+    if let Some(ms) = config.clerk_jwks_timeout_ms {
+        options.timeout = Duration::from_millis(ms);
+    }
+    let mut builder = clerk_auth::Verifier::builder()
+        .jwks_options(options)
+        .authorized_parties(
+            config
+                .clerk_authorized_parties
+                .iter()
+                .map(|p| p.trim())
+                .filter(|p| !p.is_empty()),
+        );
+    if let Some(ms) = config.clerk_clock_skew_ms {
+        builder = builder.clock_skew(Duration::from_millis(ms));
+    }
+    if let Some(capacity) = config.clerk_token_cache_capacity {
+        builder = builder.token_cache_capacity(capacity);
+    }
+    builder
+}
+
+/// The origins of `CORS_ALLOWED_ORIGINS`, each `scheme://host[:port]` as a browser sends it in
+/// `Origin`.
+fn cors_origins(list: &[String]) -> Result<Vec<HeaderValue>, ConfigError> {
+    let invalid = |message: String| ConfigError::new("CORS_ALLOWED_ORIGINS", message);
+    list.iter()
+        .map(|origin| origin.trim())
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            if origin == "*" {
+                return Err(invalid(
+                    "`*` cannot be combined with credentials: list the origins".to_owned(),
+                ));
+            }
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "{origin:?} is not an origin: it must start with https:// or http://"
+                    ))
+                })?;
+            if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+                return Err(invalid(format!(
+                    "{origin:?} is not an origin: scheme://host[:port], no path or trailing slash"
+                )));
+            }
+            HeaderValue::from_str(origin)
+                .map_err(|_| invalid(format!("{origin:?} is not a valid header value")))
+        })
+        .collect()
+}
+
+/// The verifier of Clerk's webhooks, from `CLERK_WEBHOOK_SIGNING_SECRET`: one secret, or
+/// several separated by commas or spaces while a secret is being rotated (a delivery signed by
+/// any of them is accepted). The `whsec_` prefix is optional, as in Clerk's SDK. `None` when
+/// unset: `POST /webhooks/clerk` then answers 503.
+fn webhook(secret: Option<&SecretString>) -> Result<Option<Webhook>, ConfigError> {
+    let Some(list) = non_empty_secret(secret) else {
+        return Ok(None);
+    };
+    let webhook = Webhook::from_secret_list(list).map_err(|err| {
+        // The library's messages never contain the secret.
+        let problem = match err {
+            clerk_webhooks::ConfigError::MissingSecret => "no secret in the list".to_owned(),
+            other => other.to_string(),
+        };
+        ConfigError::new(
+            "CLERK_WEBHOOK_SIGNING_SECRET",
+            format!(
+                "{problem}; copy the signing secret (whsec_…) from the Clerk dashboard → \
+                 Webhooks, several separated by commas while rotating"
+            ),
+        )
+    })?;
+    Ok(Some(webhook))
+}
+
+/// A Backend API client for this secret key and API URL (default Clerk's), with the request
+/// path's short timeout and one retry.
 pub fn backend_client(
     secret_key: &str,
     api_url: Option<&str>,
@@ -452,27 +640,21 @@ pub fn backend_client(
     if let Some(api_url) = api_url {
         builder = builder.api_url(api_url);
     }
-    builder.build().map_err(|err| {
-        // The library's messages never hold the key; those about the URL say "API URL".
-        let message = err.to_string();
-        let variable = if message.contains("API URL") {
-            "CLERK_API_URL"
-        } else {
-            "CLERK_SECRET_KEY"
-        };
-        error(variable, message)
+    builder.build().map_err(|err| match err {
+        clerk_backend::Error::Config(config) => ConfigError::new(
+            config.setting().env_var().unwrap_or("CLERK_API_URL"),
+            config.to_string(),
+        ),
+        other => ConfigError::new("CLERK_API_URL", other.to_string()),
     })
 }
 
-fn non_empty(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+fn non_empty(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn error(variable: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        message: message.into(),
-    }
+fn non_empty_secret(value: Option<&SecretString>) -> Option<&str> {
+    non_empty(value.map(ExposeSecret::expose_secret))
 }
 
 #[cfg(test)]
@@ -483,80 +665,100 @@ mod tests {
         Config::try_parse_from(std::iter::once("api-server").chain(args.iter().copied()))
     }
 
+    const JWKS: &str = "http://127.0.0.1:1/.well-known/jwks.json";
+
+    fn with_jwks(edit: impl FnOnce(&mut Config)) -> Config {
+        let mut config = Config::default();
+        config.clerk.clerk_jwks_url = Some(JWKS.to_owned());
+        edit(&mut config);
+        config
+    }
+
     #[test]
     fn defaults_match_the_documented_ones() {
         let config = Config::default();
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.request_timeout(), Duration::from_secs(10));
+        assert_eq!(config.request_timeout_ms, 10_000);
         assert_eq!(config.max_body_bytes, 65_536);
-        assert!(config.cors_origins().unwrap().is_empty());
+        assert!(config.cors_allowed_origins.is_empty());
+        assert_eq!(
+            parse(&[]).unwrap().request_timeout_ms,
+            config.request_timeout_ms
+        );
     }
 
     #[test]
-    fn every_clerk_variable_is_a_flag() {
+    fn clerk_flags_are_parsed_into_their_types() {
         let config = parse(&[
             "--clerk-jwks-url",
-            "http://127.0.0.1:1/.well-known/jwks.json",
-            "--clerk-issuer",
-            "http://127.0.0.1:1",
+            JWKS,
             "--clerk-authorized-parties",
-            "http://localhost:3000",
+            "http://localhost:3000, https://app.example.com",
             "--clerk-clock-skew-ms",
             "1000",
+            "--clerk-token-cache-capacity",
+            "0",
             "--bind",
             "127.0.0.1:0",
         ])
         .unwrap();
+        assert_eq!(config.clerk.clerk_jwks_url.as_deref(), Some(JWKS));
         assert_eq!(
-            config.clerk_var("CLERK_JWKS_URL").as_deref(),
-            Some("http://127.0.0.1:1/.well-known/jwks.json")
+            config.clerk.clerk_authorized_parties,
+            ["http://localhost:3000", " https://app.example.com"]
         );
-        assert_eq!(
-            config.clerk_var("CLERK_CLOCK_SKEW_MS").as_deref(),
-            Some("1000")
-        );
+        assert_eq!(config.clerk.clerk_clock_skew_ms, Some(1000));
+        assert_eq!(config.clerk.clerk_token_cache_capacity, Some(0));
         assert_eq!(config.bind.port(), 0);
+        for bad in [
+            &["--clerk-clock-skew-ms", "soon"][..],
+            &["--clerk-jwks-refresh-secs", "0"],
+            &["--clerk-token-cache-capacity=-1"],
+            &["--clerk-token-cache-capacity", "10000001"],
+            &["--request-timeout-ms", "0"],
+            &["--max-body-bytes", "0"],
+        ] {
+            let err = parse(bad).expect_err("refused");
+            let message = naming_variable(&err).unwrap_or_else(|| panic!("{bad:?}: {err}"));
+            let flag = bad[0].trim_start_matches("--").split('=').next().unwrap();
+            let variable = flag.to_uppercase().replace('-', "_");
+            assert!(
+                message.starts_with(&format!("{variable}: invalid value")),
+                "{message}"
+            );
+        }
     }
 
-    #[test]
-    fn cors_origins_must_be_origins() {
-        let with = |origins: &str| Config {
-            cors_allowed_origins: Some(origins.to_owned()),
-            ..Config::default()
+    #[tokio::test]
+    async fn cors_origins_must_be_origins() {
+        let with = |origins: &str| {
+            with_jwks(|c| c.cors_allowed_origins = origins.split(',').map(str::to_owned).collect())
         };
-        assert_eq!(
-            with("https://app.example.com, http://localhost:3000")
-                .cors_origins()
-                .unwrap()
-                .len(),
-            2
-        );
+        let settings =
+            Settings::from_config(with("https://app.example.com, http://localhost:3000")).unwrap();
+        assert_eq!(settings.http.cors_origins.len(), 2);
         for bad in [
             "*",
             "app.example.com",
             "https://app.example.com/",
             "https://",
         ] {
-            let err = with(bad).validate().unwrap_err();
+            let err = Settings::from_config(with(bad)).unwrap_err();
             assert_eq!(err.variable, "CORS_ALLOWED_ORIGINS", "{bad}");
         }
     }
 
-    #[test]
-    fn bad_values_name_their_variable() {
-        let err = Config {
-            database_url: Some("mysql://localhost/db".into()),
-            ..Config::default()
-        }
-        .validate()
+    #[tokio::test]
+    async fn bad_values_name_their_variable() {
+        let err = Settings::from_config(with_jwks(|c| {
+            c.database_url = Some("mysql://localhost/db".into())
+        }))
         .unwrap_err();
         assert_eq!(err.variable, "DATABASE_URL");
         for bad in ["whsec_not base64!", "whsec_", "whsec_c2VjcmV0, %%%"] {
-            let err = Config {
-                clerk_webhook_signing_secret: Some(bad.into()),
-                ..Config::default()
-            }
-            .validate()
+            let err = Settings::from_config(with_jwks(|c| {
+                c.clerk_webhook_signing_secret = Some(bad.into())
+            }))
             .unwrap_err();
             assert_eq!(err.variable, "CLERK_WEBHOOK_SIGNING_SECRET", "{bad}");
             assert!(
@@ -564,42 +766,46 @@ mod tests {
                 "the secret is not echoed"
             );
         }
-        let err = Config {
-            request_timeout_ms: 0,
-            ..Config::default()
-        }
-        .validate()
+        let err = Settings::from_config(Config::default()).unwrap_err();
+        assert_eq!(err.variable, "CLERK_PUBLISHABLE_KEY");
+        let err = Settings::from_config(with_jwks(|c| {
+            c.clerk.clerk_secret_key = Some("sk_test_x".into());
+            c.clerk.clerk_api_url = Some("http://api.example.com".into());
+        }))
         .unwrap_err();
-        assert_eq!(err.variable, "REQUEST_TIMEOUT_MS");
+        assert_eq!(err.variable, "CLERK_API_URL");
+        let err = Settings::from_config(with_jwks(|c| c.rust_log = Some("=[".into()))).unwrap_err();
+        assert_eq!(err.variable, "RUST_LOG");
     }
 
-    #[test]
-    fn webhook_secrets_take_an_optional_prefix_and_a_rotation_list() {
-        let with = |secret: &str| Config {
-            clerk_webhook_signing_secret: Some(secret.to_owned()),
-            ..Config::default()
+    #[tokio::test]
+    async fn webhook_secrets_take_an_optional_prefix_and_a_rotation_list() {
+        let with = |secret: &str| {
+            Settings::from_config(with_jwks(|c| {
+                c.clerk_webhook_signing_secret = Some(secret.into())
+            }))
+            .unwrap()
+            .webhook
         };
-        assert!(Config::default().webhook().unwrap().is_none());
-        assert!(with("  ").webhook().unwrap().is_none());
+        assert!(with("  ").is_none());
         for good in [
             "whsec_c2VjcmV0LWtleQ==",
             "c2VjcmV0LWtleQ==",
             "whsec_c2VjcmV0LWtleQ==,whsec_b2xkLWtleQ==",
             "whsec_c2VjcmV0LWtleQ== b2xkLWtleQ==",
         ] {
-            assert!(with(good).webhook().unwrap().is_some(), "{good}");
+            assert!(with(good).is_some(), "{good}");
         }
     }
 
     #[test]
     fn debug_hides_secrets() {
-        let config = Config {
-            clerk_secret_key: Some("sk_test_secret".into()),
-            database_url: Some("postgres://u:password@h/db".into()),
-            ..Config::default()
-        };
+        let mut config = with_jwks(|c| c.database_url = Some("postgres://u:password@h/db".into()));
+        config.clerk.clerk_secret_key = Some("sk_test_secret".into());
+        config.clerk_webhook_signing_secret = Some("whsec_c2VjcmV0LWtleQ==".into());
         let shown = format!("{config:?}");
-        assert!(!shown.contains("sk_test_secret"));
-        assert!(!shown.contains("password"));
+        assert!(!shown.contains("sk_test_secret"), "{shown}");
+        assert!(!shown.contains("password"), "{shown}");
+        assert!(!shown.contains("c2VjcmV0LWtleQ"), "{shown}");
     }
 }

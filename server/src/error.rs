@@ -4,30 +4,28 @@
 //! error and `reason` for a refusal. Internal errors are logged with their cause and answered
 //! with a bare 500: a client never sees SQL, paths or driver messages.
 //!
-//! Refusals of the session itself (401, 503 when no key can be had, and the guards' 403) are
-//! `clerk-axum`'s; this type covers what the server decides.
+//! Refusals of the session (401, 503 when no key can be had, and every 403) are `clerk-axum`'s:
+//! a handler that checks a requirement returns its [`ClerkRejection`] through
+//! [`ApiError::Refused`], whose body and headers are clerk-axum's own.
 
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use clerk_axum::ClerkRejection;
 use clerk_webhooks::WebhookError;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Why a request failed.
 #[derive(Debug)]
 pub enum ApiError {
     /// 400: the request cannot be read: malformed JSON, a bad query string or cursor.
     BadRequest(String),
-    /// 403: a valid session without the role or permission this action needs. `reason` is
-    /// `missing-permission` or `missing-role`, as clerk-axum's guards spell it.
-    Forbidden {
-        /// Machine-readable reason.
-        reason: &'static str,
-        /// What was needed.
-        message: String,
-    },
+    /// 401, 403 or 503, as clerk-axum answers a refused session (a requirement the handler
+    /// checked with `ClerkAuth::require`).
+    Refused(ClerkRejection),
     /// 404: no such resource *in the caller's scope*. A note of another user or organization
     /// is "not found" too, never "forbidden", so its existence is not revealed.
     NotFound,
@@ -63,17 +61,12 @@ pub enum ApiError {
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Put in a response's extensions by refusals, so the request log and the metrics can tell
-/// why a request was refused without seeing the request's token.
-#[derive(Debug, Clone)]
-pub struct AuthFailure(pub String);
-
 impl ApiError {
     /// The status code.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::Refused(rejection) => rejection.error().status(),
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -88,14 +81,6 @@ impl ApiError {
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::NotConfigured { .. } | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// A 403 for a missing permission (or any of several).
-    pub fn forbidden(reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Forbidden {
-            reason,
-            message: message.into(),
         }
     }
 
@@ -124,115 +109,116 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
+/// The JSON body of the errors this server answers itself (400, 404, 405, 413, 415, 422 for a
+/// body of the wrong shape, 502, 503), except a validation error's.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    /// `bad_request`, `not_found`, `method_not_allowed`, `payload_too_large`,
+    /// `unsupported_media_type`, `unprocessable`, `invalid_webhook`, `bad_gateway`,
+    /// `unavailable`, `timeout`, `internal`.
+    #[schema(example = "not_found")]
+    pub error: &'a str,
+    /// For some errors, a stable reason: `backend-api-error`, `webhooks-not-configured`,
+    /// `signature-mismatch`, …
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fields: Option<&'a BTreeMap<&'static str, String>>,
+    pub reason: Option<&'a str>,
+    /// A message for the developer.
+    pub message: &'a str,
+}
+
+/// The JSON body of a 422 validation error: what is wrong, by field name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationErrorBody<'a> {
+    /// `validation`.
+    #[schema(example = "validation")]
+    pub error: &'a str,
+    /// A message.
+    pub message: &'a str,
+    /// What is wrong, by field name.
+    #[schema(value_type = Object, example = json!({"title": "must be 1 to 200 characters"}))]
+    pub fields: &'a BTreeMap<&'static str, String>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
+        let this = match self {
+            ApiError::Refused(rejection) => return rejection.into_response(),
+            other => other,
+        };
+        let status = this.status();
         let webhook_message;
-        let (error, reason, message, fields): (&str, Option<&str>, &str, _) = match &self {
-            ApiError::BadRequest(message) => ("bad_request", None, message, None),
-            ApiError::Forbidden { reason, message } => {
-                ("forbidden", Some(*reason), message.as_str(), None)
+        let (error, reason, message): (&str, Option<&str>, &str) = match &this {
+            ApiError::Refused(_) => unreachable!("answered by clerk-axum above"),
+            ApiError::Validation(fields) => {
+                let body = ValidationErrorBody {
+                    error: "validation",
+                    message: "Some fields are not valid.",
+                    fields,
+                };
+                return (status, axum::Json(body)).into_response();
             }
-            ApiError::NotFound => ("not_found", None, "Not found.", None),
+            ApiError::BadRequest(message) => ("bad_request", None, message),
+            ApiError::NotFound => ("not_found", None, "Not found."),
             ApiError::MethodNotAllowed => (
                 "method_not_allowed",
                 None,
                 "This path does not accept this method.",
-                None,
             ),
-            ApiError::PayloadTooLarge => (
+            ApiError::PayloadTooLarge
+            | ApiError::InvalidWebhook(WebhookError::BodyTooLarge { .. }) => (
                 "payload_too_large",
                 None,
                 "The request body is larger than this server accepts.",
-                None,
             ),
             ApiError::UnsupportedMediaType => (
                 "unsupported_media_type",
                 None,
                 "Send the body as JSON with Content-Type: application/json.",
-                None,
             ),
-            ApiError::Unprocessable(message) => ("unprocessable", None, message, None),
-            ApiError::Validation(fields) => (
-                "validation",
-                None,
-                "Some fields are not valid.",
-                Some(fields),
-            ),
-            ApiError::InvalidWebhook(WebhookError::BodyTooLarge { .. }) => (
-                "payload_too_large",
-                None,
-                "The request body is larger than this server accepts.",
-                None,
-            ),
+            ApiError::Unprocessable(message) => ("unprocessable", None, message),
             ApiError::InvalidWebhook(err) => {
                 webhook_message = err.to_string();
                 (
                     "invalid_webhook",
                     Some(ApiError::webhook_reason(err)),
                     webhook_message.as_str(),
-                    None,
                 )
             }
-            ApiError::BadGateway(message) => (
-                "bad_gateway",
-                Some("backend-api-error"),
-                message.as_str(),
-                None,
-            ),
-            ApiError::NotConfigured { reason, message } => {
-                ("unavailable", Some(*reason), *message, None)
+            ApiError::BadGateway(message) => {
+                ("bad_gateway", Some("backend-api-error"), message.as_str())
             }
+            ApiError::NotConfigured { reason, message } => ("unavailable", Some(*reason), *message),
             ApiError::Timeout => (
                 "timeout",
                 None,
                 "The request took too long and was abandoned.",
-                None,
             ),
             ApiError::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
-                ("internal", None, "Internal server error.", None)
+                ("internal", None, "Internal server error.")
             }
         };
         let mut response = (
             status,
-            axum::Json(Body {
+            axum::Json(ErrorBody {
                 error,
                 reason,
                 message,
-                fields,
             }),
         )
             .into_response();
-        match &self {
-            ApiError::Forbidden { reason, .. } => {
-                // RFC 6750 §3.1: the token is valid but lacks the privileges the request needs.
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer error="insufficient_scope""#),
-                );
-                response
-                    .extensions_mut()
-                    .insert(AuthFailure((*reason).to_owned()));
-            }
-            ApiError::Timeout => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
+        if let ApiError::Timeout = this {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+impl From<ClerkRejection> for ApiError {
+    fn from(rejection: ClerkRejection) -> Self {
+        ApiError::Refused(rejection)
     }
 }
 

@@ -4,14 +4,14 @@
 //! a free port and [`Server::shutdown`] to stop it.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), api_server::StartError> {
-//! let config = api_server::Config {
-//!     clerk_jwks_url: Some("http://127.0.0.1:9999/.well-known/jwks.json".into()),
-//!     bind: "127.0.0.1:0".parse().unwrap(),
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = api_server::Config {
+//!     bind: "127.0.0.1:0".parse()?,
 //!     database_url: Some("sqlite::memory:".into()),
 //!     ..api_server::Config::default()
 //! };
-//! let server = api_server::start(config).await?;
+//! config.clerk.clerk_jwks_url = Some("http://127.0.0.1:9999/.well-known/jwks.json".into());
+//! let server = api_server::start(api_server::Settings::from_config(config)?).await?;
 //! println!("listening on {}", server.local_addr());
 //! server.shutdown().await;
 //! # Ok(()) }
@@ -20,9 +20,11 @@
 
 pub mod config;
 pub mod db;
+#[cfg(feature = "dev")]
 pub mod dev;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod revocation;
 mod serve;
 pub mod sync;
@@ -31,14 +33,14 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clerk_auth::{Verifier, VerifierBuilder};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Settings};
 pub use http::{app, AppState};
 
 use crate::db::{Backend, Db};
+#[cfg(feature = "dev")]
 use crate::dev::DevClerk;
 
 /// Why the server could not start.
@@ -51,6 +53,7 @@ pub enum StartError {
     /// The listen address cannot be bound.
     Listen(SocketAddr, std::io::Error),
     /// The dev-mode emulator cannot start.
+    #[cfg(feature = "dev")]
     Emulator(std::io::Error),
 }
 
@@ -70,6 +73,7 @@ impl fmt::Display for StartError {
             StartError::Config(err) => write!(f, "{err}"),
             StartError::Database(err) => write!(f, "DATABASE_URL: cannot open the database: {err}"),
             StartError::Listen(addr, err) => write!(f, "BIND: cannot listen on {addr}: {err}"),
+            #[cfg(feature = "dev")]
             StartError::Emulator(err) => write!(f, "--dev: cannot start the Clerk emulator: {err}"),
         }
     }
@@ -83,22 +87,15 @@ impl From<ConfigError> for StartError {
     }
 }
 
-/// The variables that name a key source; one is needed unless `--dev`.
-const KEY_SOURCES: [&str; 4] = [
-    "CLERK_JWT_KEY",
-    "CLERK_JWKS_URL",
-    "CLERK_SECRET_KEY",
-    "CLERK_PUBLISHABLE_KEY",
-];
-
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
     state: AppState,
     stop: watch::Sender<bool>,
     serving: JoinHandle<std::io::Result<()>>,
-    /// Keeping the keys fresh, pruning old rows, listening for revocations.
+    /// Pruning old rows, listening for revocations.
     background: Vec<JoinHandle<()>>,
+    #[cfg(feature = "dev")]
     dev: Option<DevClerk>,
 }
 
@@ -122,6 +119,7 @@ impl Server {
     }
 
     /// The dev-mode emulator and tokens, with `--dev`.
+    #[cfg(feature = "dev")]
     pub fn dev(&self) -> Option<&DevClerk> {
         self.dev.as_ref()
     }
@@ -139,51 +137,45 @@ impl Server {
             let _ = task.await;
         }
         self.state.db().close().await;
+        #[cfg(feature = "dev")]
         if let Some(dev) = self.dev {
             dev.shutdown().await;
         }
     }
 }
 
-/// Checks the configuration, opens the database (applying migrations), builds the verifier
-/// and starts serving on `config.bind`. Returns once the socket is bound.
-pub async fn start(config: Config) -> Result<Server, StartError> {
-    config.validate()?;
-    let mut dev = if config.dev {
-        let azp = config
-            .clerk_var("CLERK_AUTHORIZED_PARTIES")
-            .and_then(|parties| {
-                parties
-                    .split(',')
-                    .map(str::trim)
-                    .find(|p| !p.is_empty())
-                    .map(str::to_owned)
-            });
-        Some(
-            DevClerk::start(azp.as_deref())
-                .await
-                .map_err(StartError::Emulator)?,
-        )
-    } else {
+/// Opens the database (applying migrations), and starts serving on `settings.bind` (with
+/// `--dev`, after starting the emulator and pointing the verifier at it). Returns once the
+/// socket is bound.
+pub async fn start(settings: Settings) -> Result<Server, StartError> {
+    let Settings {
+        dev,
+        clerk,
+        webhook,
+        backend,
+        database,
+        bind,
+        http: options,
+        shutdown_drain: _,
+    } = settings;
+    #[cfg(feature = "dev")]
+    let (mut dev, webhook, backend) =
+        dev::take_over(dev, &clerk, webhook, backend, options.max_body_bytes).await?;
+    #[cfg(feature = "dev")]
+    let dev_verifier = match &dev {
+        Some(dev) => Some(dev.verifier(clerk.tuning())?),
+        None => None,
+    };
+    #[cfg(not(feature = "dev"))]
+    let dev_verifier: Option<clerk_auth::Verifier> = {
+        let _ = dev;
         None
     };
-    let verifier = build_verifier(&config, dev.as_ref())?;
-    let webhook = match &dev {
-        Some(dev) => {
-            if config.webhook()?.is_some() {
-                tracing::warn!("--dev: using the local emulator's webhook signing secret instead");
-            }
-            Some(dev.webhook(config.max_body_bytes))
-        }
-        None => config.webhook()?,
-    };
-    let backend = match &dev {
-        Some(dev) => Some(dev.backend()?),
-        None => config.backend()?,
-    };
-    let db = Db::connect(&config.database()?)
-        .await
-        .map_err(StartError::Database)?;
+    let verifier = dev_verifier.or(clerk.verifier).ok_or_else(|| ConfigError {
+        variable: "CLERK_PUBLISHABLE_KEY",
+        message: "no key source".to_owned(),
+    })?;
+    let db = Db::connect(&database).await.map_err(StartError::Database)?;
     // Listen before loading: a revocation committed meanwhile is then either in the tables
     // or notified.
     let revocation_listener = match db.backend() {
@@ -205,39 +197,34 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             "loaded the last day's revoked sessions and users"
         );
     }
-    let state = AppState::new(
-        db.clone(),
-        verifier.clone(),
-        webhook,
-        backend,
-        http::Options {
-            request_timeout: config.request_timeout(),
-            max_body_bytes: config.max_body_bytes,
-            cors_origins: config.cors_origins()?,
-        },
-    );
-    let listener = tokio::net::TcpListener::bind(config.bind)
+    let state = AppState::new(db.clone(), verifier.clone(), webhook, backend, options);
+    let listener = tokio::net::TcpListener::bind(bind)
         .await
-        .map_err(|err| StartError::Listen(config.bind, err))?;
+        .map_err(|err| StartError::Listen(bind, err))?;
     let addr = listener
         .local_addr()
-        .map_err(|err| StartError::Listen(config.bind, err))?;
-    if let Some(dev) = dev.as_mut() {
-        // Deliveries wait in the listen backlog until the server below accepts them.
-        dev.connect(addr).map_err(StartError::Emulator)?;
-    }
+        .map_err(|err| StartError::Listen(bind, err))?;
+    #[cfg(feature = "dev")]
+    let extra_routes = match dev.as_mut() {
+        Some(dev) => {
+            // Deliveries wait in the listen backlog until the server below accepts them.
+            dev.connect(addr).map_err(StartError::Emulator)?;
+            // The dev console's routes exist only with `--dev`: they drive the emulator
+            // unauthenticated.
+            Some(dev.console_routes(state.clone()))
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "dev"))]
+    let extra_routes = None;
 
     let (stop, stopped) = watch::channel(false);
-    // The dev console's routes exist only with `--dev`: they drive the emulator unauthenticated.
-    let app = http::app(state.clone(), dev.as_ref().map(DevClerk::console));
+    let app = http::app(state.clone(), extra_routes);
     let mut shutdown = stopped.clone();
     let serving = tokio::spawn(serve::serve(listener, app, async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     }));
-    let mut background = vec![
-        tokio::spawn(keep_keys_fresh(verifier.clone(), stopped.clone())),
-        tokio::spawn(prune_old_rows(db.clone(), stopped.clone())),
-    ];
+    let mut background = vec![tokio::spawn(prune_old_rows(db.clone(), stopped.clone()))];
     if db.backend() == Backend::Postgres {
         background.push(tokio::spawn(revocation::listen(
             db,
@@ -253,15 +240,17 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         stop,
         serving,
         background,
+        #[cfg(feature = "dev")]
         dev,
     })
 }
 
 /// Starts the server, prints the dev banner with `--dev`, and serves until SIGINT or SIGTERM,
 /// then shuts down gracefully.
-pub async fn run(config: Config) -> Result<(), StartError> {
-    let drain = Duration::from_millis(config.shutdown_drain_ms);
-    let server = start(config).await?;
+pub async fn run(settings: Settings) -> Result<(), StartError> {
+    let drain = settings.shutdown_drain;
+    let server = start(settings).await?;
+    #[cfg(feature = "dev")]
     if let Some(dev) = server.dev() {
         println!("{}", dev.banner(server.local_addr()));
     }
@@ -280,85 +269,6 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     tracing::info!("shutting down: finishing in-flight requests");
     server.shutdown().await;
     Ok(())
-}
-
-/// The verifier from the configuration; with `--dev`, pointed at the emulator instead of
-/// any configured key source.
-fn build_verifier(config: &Config, dev: Option<&DevClerk>) -> Result<Verifier, ConfigError> {
-    let builder = match dev {
-        Some(dev) => {
-            let ignored: Vec<&str> = KEY_SOURCES
-                .into_iter()
-                .chain(["CLERK_ISSUER", "CLERK_API_URL"])
-                .filter(|name| config.clerk_var(name).is_some_and(|v| !v.trim().is_empty()))
-                .collect();
-            if !ignored.is_empty() {
-                tracing::warn!(ignored = ?ignored, "--dev: using the local emulator's keys instead");
-            }
-            let (jwks_url, issuer) = (dev.jwks_url(), dev.issuer());
-            VerifierBuilder::from_vars(|name| match name {
-                "CLERK_JWKS_URL" => Some(jwks_url.clone()),
-                "CLERK_ISSUER" => Some(issuer.clone()),
-                "CLERK_SECRET_KEY"
-                | "CLERK_PUBLISHABLE_KEY"
-                | "CLERK_JWT_KEY"
-                | "CLERK_API_URL" => None,
-                // The emulator is the key source; skew, parties and cache tuning still apply.
-                other => config.clerk_var(other),
-            })?
-        }
-        None => {
-            let has_key_source = KEY_SOURCES
-                .iter()
-                .any(|name| config.clerk_var(name).is_some_and(|v| !v.trim().is_empty()));
-            if !has_key_source {
-                return Err(ConfigError {
-                    variable: "CLERK_PUBLISHABLE_KEY",
-                    message: "no key source: set CLERK_PUBLISHABLE_KEY (pk_test_…), \
-                              CLERK_SECRET_KEY, CLERK_JWT_KEY or CLERK_JWKS_URL, or run with \
-                              --dev for a local Clerk emulator"
-                        .to_owned(),
-                });
-            }
-            VerifierBuilder::from_vars(|name| config.clerk_var(name))?
-        }
-    };
-    builder.build()
-}
-
-/// Keeps the signing keys loaded without waiting for traffic: retries while they are
-/// unusable (with back-off from 1 s to 30 s), refreshes when they are due. Without it, an
-/// instance that started while Clerk was unreachable would stay unready, and so receive no
-/// requests that could load them.
-async fn keep_keys_fresh(verifier: Verifier, mut stop: watch::Receiver<bool>) {
-    const FIRST_RETRY: Duration = Duration::from_secs(1);
-    const LAST_RETRY: Duration = Duration::from_secs(30);
-    const CHECK_EVERY: Duration = Duration::from_secs(30);
-    let mut wait = FIRST_RETRY;
-    let mut retry = FIRST_RETRY;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = stop.wait_for(|stop| *stop) => return,
-        }
-        let status = verifier.key_status();
-        wait = if status.usable && !status.stale {
-            CHECK_EVERY
-        } else {
-            match verifier.prefetch().await {
-                Ok(()) => {
-                    retry = FIRST_RETRY;
-                    CHECK_EVERY
-                }
-                Err(rejection) => {
-                    tracing::warn!(reason = %rejection.reason(), message = rejection.message(), "signing keys unavailable; retrying");
-                    let this = retry;
-                    retry = (retry * 2).min(LAST_RETRY);
-                    this
-                }
-            }
-        };
-    }
 }
 
 /// Forgets old webhook message ids and revocations ([`sync::RETENTION_MS`]), at startup and
@@ -406,8 +316,12 @@ async fn shutdown_signal() {
     }
 }
 
-/// Sets up logging: `config.log_format` lines filtered by `RUST_LOG` (default `info`).
-pub fn init_logging(config: &Config) {
+/// Sets up logging: `config.log_format` lines filtered by `RUST_LOG` (default `info`), written
+/// to standard error by a thread of their own, so that no request waits for a `write`: lines
+/// go through a bounded queue (128,000 lines; beyond it, under a flood that standard error
+/// cannot absorb, lines are dropped rather than requests slowed) and are written in batches.
+/// Keep the returned guard alive until the process ends: dropping it flushes what is queued.
+pub fn init_logging(config: &Config) -> LogGuard {
     let filter = config
         .rust_log
         .as_deref()
@@ -415,11 +329,23 @@ pub fn init_logging(config: &Config) {
         .unwrap_or(config::DEFAULT_LOG_FILTER);
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config::DEFAULT_LOG_FILTER));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stderr(),
+    ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match config.log_format {
         config::LogFormat::Text => builder.try_init(),
         config::LogFormat::Json => builder.json().try_init(),
     };
+    LogGuard { _writer: guard }
+}
+
+/// Flushes the queued log lines when dropped; see [`init_logging`].
+#[derive(Debug)]
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard {
+    _writer: tracing_appender::non_blocking::WorkerGuard,
 }

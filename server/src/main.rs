@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 // mimalloc rather than the system allocator: a request allocates a few dozen small blocks
 // (hyper's buffers, axum's boxed futures, headers), and mimalloc's per-thread free lists make
 // that about 7 % fewer instructions and 5 % more requests per second (BENCHMARKS.md). Only the
@@ -13,13 +11,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = api_server::Config::parse();
-    if let Err(err) = config.validate() {
-        eprintln!("api-server: {err}");
-        return ExitCode::from(2);
-    }
-    api_server::init_logging(&config);
-    match api_server::run(config).await {
+    let config = api_server::Config::parse_or_exit();
+    let _logs = api_server::init_logging(&config);
+    let settings = match api_server::Settings::from_config(config) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("api-server: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match api_server::run(settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("api-server: {err}");

@@ -7,6 +7,8 @@ mod error;
 mod instance;
 mod json;
 mod jwks;
+#[cfg(feature = "prometheus")]
+mod metrics;
 pub mod request;
 mod revocation;
 mod rsa;
@@ -22,6 +24,8 @@ pub use error::{Reason, Rejection};
 pub use instance::KeySource;
 pub use json::MAX_JSON_DEPTH;
 pub use jwks::{JwksCache, JwksOptions, JwksStats, JwksStatus};
+#[cfg(feature = "prometheus")]
+pub use metrics::VerifierMetrics;
 pub use request::{FoundToken, TokenCarrier, SESSION_COOKIE};
 pub use revocation::{MAX_REVOCATIONS, REVOCATION_TTL};
 pub use rsa::{KeyError, RsaPublicKey, MAX_RSA_BITS, MIN_RSA_BITS};

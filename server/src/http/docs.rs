@@ -1,14 +1,16 @@
-//! `GET /openapi.json` (OpenAPI 3.1, generated from the handlers) and `GET /docs` (Swagger UI,
-//! its files compiled into the binary: no CDN, works offline).
+//! `GET /openapi.json` (OpenAPI 3.1, generated from the handlers as the router registers them)
+//! and `GET /docs` (Swagger UI, its files compiled into the binary: no CDN, works offline).
 
 use axum::Router;
 use clerk_axum::openapi::ClerkSecurity;
-use utoipa::OpenApi;
+use utoipa::openapi::OpenApi as Document;
+use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{admin, health, me, metrics, notes, webhooks, AppState};
+use super::AppState;
 
-/// The API description.
+/// The API description: its title, description and tags. The paths come from the route table
+/// ([`super::app`]).
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -19,21 +21,6 @@ use super::{admin, health, me, metrics, notes, webhooks, AppState};
                        webhooks keep a local copy of users, organizations and memberships, and \
                        revoke sessions on every instance at once."
     ),
-    paths(
-        health::healthz,
-        health::readyz,
-        metrics::metrics,
-        me::protected,
-        me::me,
-        notes::list,
-        notes::create,
-        notes::get,
-        notes::update,
-        notes::delete,
-        admin::users,
-        webhooks::clerk,
-    ),
-    modifiers(&ClerkSecurity),
     tags(
         (name = "session", description = "Who is calling"),
         (name = "notes", description = "Notes, personal or of the active organization"),
@@ -44,9 +31,11 @@ use super::{admin, health, me, metrics, notes, webhooks, AppState};
 )]
 pub struct ApiDoc;
 
-/// `/openapi.json` and the Swagger UI under `/docs`.
-pub fn router() -> Router<AppState> {
+/// `/openapi.json` and the Swagger UI under `/docs`, for `document` (the route table's), with
+/// Clerk's security scheme and its 401 and 503 on every protected operation.
+pub fn router(mut document: Document) -> Router<AppState> {
+    ClerkSecurity.modify(&mut document);
     SwaggerUi::new("/docs")
-        .url("/openapi.json", ApiDoc::openapi())
+        .url("/openapi.json", document)
         .into()
 }

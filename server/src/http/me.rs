@@ -2,18 +2,25 @@
 //! user's profile as the webhooks keep it (or, with `?fresh=true`, as Clerk's Backend API
 //! has it now).
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use clerk_axum::ClerkAuth;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{timestamp, AppState};
-use crate::error::ApiError;
+use super::extract::{timestamp, Json, Query};
+use super::AppState;
+use crate::error::{ApiError, ErrorBody};
 use crate::sync;
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(protected))
+        .routes(routes!(me))
+}
 
 /// The body of `GET /protected`.
 // It borrows from the verified claims: the route answers from the token without copying it.
@@ -37,7 +44,7 @@ pub struct Protected<'a> {
     responses((status = 200, description = "The signed-in user", body = Protected))
 )]
 pub async fn protected(auth: ClerkAuth) -> Response {
-    Json(Protected {
+    axum::Json(Protected {
         user_id: auth.user_id(),
         email: auth.claim("email").and_then(serde_json::Value::as_str),
     })
@@ -101,17 +108,16 @@ pub struct MeParams {
     security(("clerk" = [])),
     responses(
         (status = 200, description = "The session and the user's profile", body = Me),
-        (status = 400, description = "A malformed query", body = super::notes::ErrorBody),
-        (status = 502, description = "`fresh=true`: Clerk's Backend API failed (`reason`: `backend-api-error`)", body = clerk_axum::openapi::AuthErrorBody),
-        (status = 503, description = "`fresh=true` without `CLERK_SECRET_KEY` (`reason`: `backend-api-not-configured`)", body = clerk_axum::openapi::AuthErrorBody),
+        (status = 400, description = "A malformed query", body = ErrorBody),
+        (status = 502, description = "`fresh=true`: Clerk's Backend API failed (`reason`: `backend-api-error`)", body = ErrorBody),
+        (status = 503, description = "`fresh=true` without `CLERK_SECRET_KEY` (`reason`: `backend-api-not-configured`)", body = ErrorBody),
     )
 )]
 pub async fn me(
     State(state): State<AppState>,
     auth: ClerkAuth,
-    params: Result<Query<MeParams>, QueryRejection>,
+    Query(params): Query<MeParams>,
 ) -> Result<Json<Me>, ApiError> {
-    let Query(params) = params?;
     if params.fresh {
         refresh(&state, auth.user_id()).await?;
     }
@@ -169,29 +175,35 @@ fn backend_failure(err: &clerk_backend::Error) -> String {
     }
 }
 
+/// A profile's row.
+#[derive(sqlx::FromRow)]
+struct ProfileRow {
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    image_url: Option<String>,
+    public_metadata: String,
+    updated_at: i64,
+}
+
 /// The user's profile from the local table, unless deleted.
 async fn stored_profile(state: &AppState, user_id: &str) -> Result<Option<Profile>, ApiError> {
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, ProfileRow>(
         "SELECT email, first_name, last_name, image_url, public_metadata, updated_at \
          FROM users WHERE id = $1 AND deleted = FALSE",
     )
     .bind(user_id)
     .fetch_optional(state.db().pool())
     .await?;
-    let profile = row
-        .map(|row| -> Result<Profile, sqlx::Error> {
-            let metadata: String = row.try_get("public_metadata")?;
-            Ok(Profile {
-                email: row.try_get("email")?,
-                first_name: row.try_get("first_name")?,
-                last_name: row.try_get("last_name")?,
-                image_url: row.try_get("image_url")?,
-                // Written by this server from Clerk's JSON; should it ever not parse, the
-                // profile is still worth showing.
-                public_metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
-                updated_at: timestamp(row.try_get("updated_at")?),
-            })
-        })
-        .transpose()?;
-    Ok(profile)
+    Ok(row.map(|row| Profile {
+        email: row.email,
+        first_name: row.first_name,
+        last_name: row.last_name,
+        image_url: row.image_url,
+        // Written by this server from Clerk's JSON; should it ever not parse, the profile is
+        // still worth showing.
+        public_metadata: serde_json::from_str(&row.public_metadata)
+            .unwrap_or(serde_json::Value::Null),
+        updated_at: timestamp(row.updated_at),
+    }))
 }

@@ -21,9 +21,11 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use tracing::{Level, Span};
 
-use super::metrics::InFlight;
-use super::{uuid_v7, AppState, REQUEST_ID};
-use crate::error::{ApiError, AuthFailure};
+use clerk_axum::Refused;
+
+use super::{AppState, REQUEST_ID};
+use crate::error::ApiError;
+use crate::metrics::InFlight;
 
 /// A request timeout beyond this is treated as this (it cannot overflow the clock).
 const LONGEST_TIMEOUT: Duration = Duration::from_secs(30 * 365 * 86_400);
@@ -54,7 +56,7 @@ pub struct ObserveLayer {
 impl ObserveLayer {
     /// The layer recording into `state`'s metrics, with its request timeout.
     pub fn new(state: AppState) -> Self {
-        let timeout = state.inner.options.request_timeout.min(LONGEST_TIMEOUT);
+        let timeout = state.options().request_timeout.min(LONGEST_TIMEOUT);
         ObserveLayer { state, timeout }
     }
 }
@@ -180,14 +182,15 @@ where
         }
         let elapsed = this.started.elapsed();
         let status = response.status();
+        let failure = response.extensions().get::<Refused>().map(|r| r.reason);
+        this.state.metrics().record(
+            this.route.as_ref(),
+            this.method,
+            status.as_u16(),
+            elapsed,
+            failure,
+        );
         let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
-        let failure = response
-            .extensions()
-            .get::<AuthFailure>()
-            .map(|f| f.0.as_str());
-        this.state
-            .metrics()
-            .record(route, this.method, status.as_u16(), elapsed, failure);
         this.span.record("route", route);
         let _entered = this.span.enter();
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
@@ -276,70 +279,19 @@ fn is_acceptable_request_id(id: &HeaderValue) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
-/// A new request id: a UUID version 7 like [`random_uuid`], whose random bits come from a
-/// per-thread generator in user space instead of the operating system.
+/// A new request id: a UUID version 7 (RFC 9562 §5.7: the Unix millisecond time, then random
+/// bits), whose text sorts by time.
 ///
 /// A request id must be unique, not secret: it is echoed to the client and written in logs,
-/// and nothing is granted to whoever knows one. So it needs no cryptographic randomness, and
-/// skipping the system call matters here, since every request without an id of its own gets
-/// one. Note ids, which are kept, still use the system's generator ([`random_uuid`]).
+/// and nothing is granted to whoever knows one. Its random bits come from `uuid`'s fast
+/// generator (a per-thread one seeded from the operating system), with no shared counter:
+/// `Uuid::now_v7` would take a process-wide lock to keep ids monotonic, which every request
+/// would contend for.
 fn new_request_id() -> HeaderValue {
-    let text = uuid_v7(crate::db::now_ms(), request_id_random_bits());
-    HeaderValue::from_bytes(&text).expect("a UUID is a valid header value")
-}
-
-/// 80 random bits from this thread's [`SplitMix64`], seeded once per thread.
-fn request_id_random_bits() -> [u8; 10] {
-    thread_local! {
-        static GENERATOR: std::cell::Cell<SplitMix64> =
-            std::cell::Cell::new(SplitMix64::from_system_seed());
-    }
-    GENERATOR.with(|cell| {
-        let mut generator = cell.get();
-        let high = generator.next_u64().to_le_bytes();
-        let low = generator.next_u64().to_le_bytes();
-        cell.set(generator);
-        let mut bits = [0u8; 10];
-        bits[..8].copy_from_slice(&high);
-        bits[8..].copy_from_slice(&low[..2]);
-        bits
-    })
-}
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): a 64-bit counter advanced by an odd constant and
-/// put through a bijective mix, so a thread's outputs do not repeat within 2^64 steps; each
-/// thread starts from its own random seed. Not a cryptographic generator: an observer of a few
-/// outputs can predict the next ones, which is harmless for request ids, its only use.
-#[derive(Debug, Clone, Copy)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// Seeded from the system's random source (one system call per thread).
-    fn from_system_seed() -> Self {
-        use ring::rand::SecureRandom;
-        let mut seed = [0u8; 8];
-        if ring::rand::SystemRandom::new().fill(&mut seed).is_err() {
-            // No system randomness: std's per-thread hash keys, and the time, still make
-            // threads (and processes) start apart.
-            use std::hash::{BuildHasher, Hasher};
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos()),
-            );
-            seed = hasher.finish().to_le_bytes();
-        }
-        SplitMix64(u64::from_le_bytes(seed))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+    let id = uuid::Uuid::new_v7(uuid::Timestamp::now(uuid::NoContext));
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = id.hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(text).expect("a UUID is a valid header value")
 }
 
 #[cfg(test)]
@@ -360,10 +312,6 @@ mod tests {
             ));
             assert!(seen.insert(id), "request ids repeat");
         }
-        let other_thread = std::thread::spawn(|| new_request_id().to_str().unwrap().to_owned())
-            .join()
-            .unwrap();
-        assert!(!seen.contains(&other_thread));
     }
 
     #[test]

@@ -24,10 +24,19 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{AppState, Json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::Json;
+use super::AppState;
 use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::sync::{self, Outcome};
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(clerk))
+}
 
 /// The body of a 2xx answer to a delivery.
 #[derive(Debug, Serialize, ToSchema)]

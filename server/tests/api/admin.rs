@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use crate::common::{on_both_databases, Db, TestApp};
 use crate::events::{deleted, event, membership, user};
+use crate::support::{on_both_databases, Db, TestApp};
 
 on_both_databases!(
     an_admin_lists_the_organizations_users_page_by_page,

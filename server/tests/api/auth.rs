@@ -3,7 +3,7 @@
 use clerk_emulator::{unix_now, Compact, Fault};
 use reqwest::Method;
 
-use crate::common::{clerk, Db, TestApp};
+use crate::support::{clerk, Db, TestApp};
 
 #[tokio::test]
 async fn protected_returns_the_user_and_email_claim() {
@@ -46,7 +46,7 @@ async fn the_session_cookie_is_accepted() {
         .send()
         .await
         .unwrap();
-    let reply = crate::common::read(response).await;
+    let reply = crate::support::read(response).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json["user_id"], "user_cookie");
 }
@@ -112,7 +112,7 @@ async fn refused_tokens_are_401_with_clerks_reason() {
 #[tokio::test]
 async fn authorized_parties_are_enforced_when_configured() {
     let app = TestApp::start_with(Db::Sqlite, |c| {
-        c.clerk_authorized_parties = Some("https://app.example.com".into());
+        c.clerk.clerk_authorized_parties = vec!["https://app.example.com".into()];
     })
     .await;
     let ours = app

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::common::{clerk, Db, TestDb};
+use crate::support::{clerk, Db, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_api-server");
 

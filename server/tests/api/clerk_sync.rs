@@ -7,7 +7,7 @@ use clerk_emulator::{NewOrganization, NewUser, UserUpdate};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::{on_both_databases, Db, TestApp, WEBHOOK_SECRET};
+use crate::support::{on_both_databases, Db, TestApp, WEBHOOK_SECRET};
 
 on_both_databases!(
     users_created_changed_and_deleted_in_clerk_reach_the_local_table,

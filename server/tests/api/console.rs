@@ -10,7 +10,7 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{read, Db, Reply, TestApp, TestDb};
+use crate::support::{read, Db, Reply, TestApp, TestDb};
 
 const DEV_ROUTES: [(Method, &str); 11] = [
     (Method::GET, "/dev/console"),
@@ -51,9 +51,9 @@ struct Dev {
 impl Dev {
     async fn start() -> Dev {
         let db = TestDb::new(Db::Sqlite).await;
-        let server = api_server::start(Config {
+        let server = crate::support::start(Config {
             dev: true,
-            database_url: Some(db.url().to_owned()),
+            database_url: Some(db.url().into()),
             bind: "127.0.0.1:0".parse().expect("an address"),
             ..Config::default()
         })

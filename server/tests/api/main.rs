@@ -3,8 +3,9 @@
 //!
 //! One test binary (modules below) so the suite links once.
 
-mod common;
 mod events;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod admin;
 mod auth;

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{on_both_databases, Db, TestApp};
+use crate::support::{on_both_databases, Db, TestApp};
 
 const WRITE: &str = "org:notes:write";
 const DELETE: &str = "org:notes:delete";
@@ -102,7 +102,7 @@ async fn organizations_are_isolated_from_each_other_and_from_personal_notes(db: 
     assert_eq!(acme["org_id"], "org_acme");
     assert_eq!(acme["owner_user_id"], "user_ada");
 
-    let ids = |reply: &crate::common::Reply| -> Vec<String> {
+    let ids = |reply: &crate::support::Reply| -> Vec<String> {
         reply.json["items"]
             .as_array()
             .unwrap()
@@ -325,7 +325,7 @@ async fn malformed_bodies_are_client_errors_never_500(db: Db) {
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
-        async move { crate::common::read(request.send().await.unwrap()).await }
+        async move { crate::support::read(request.send().await.unwrap()).await }
     };
     let json_type = Some("application/json");
     for (body, status, error) in [

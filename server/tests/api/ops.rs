@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{clerk, on_both_databases, Db, TestApp};
+use crate::support::{clerk, on_both_databases, Db, TestApp};
 
 on_both_databases!(
     readyz_is_ok_when_keys_and_database_are_usable,
@@ -78,7 +78,7 @@ async fn readyz_is_503_while_the_jwks_is_down_at_startup_then_recovers() {
     assert_eq!(app.get("/protected", &token).await.status, 200);
 }
 
-async fn wait_for_readyz(app: &TestApp, status: u16) -> crate::common::Reply {
+async fn wait_for_readyz(app: &TestApp, status: u16) -> crate::support::Reply {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let reply = app.call(Method::GET, "/readyz", None, None).await;
@@ -196,7 +196,7 @@ async fn request_ids_are_echoed_or_generated() {
         if let Some(id) = id {
             request = request.header("x-request-id", id);
         }
-        async move { crate::common::read(request.send().await.unwrap()).await }
+        async move { crate::support::read(request.send().await.unwrap()).await }
     };
     let reply = send(Some("req-42")).await;
     assert_eq!(reply.header("x-request-id"), Some("req-42"));
@@ -302,7 +302,7 @@ async fn unknown_routes_are_404_and_other_methods_405_in_json() {
     assert!(reply.header("allow").unwrap().contains("POST"));
 }
 
-async fn preflight(app: &TestApp, origin: &str) -> crate::common::Reply {
+async fn preflight(app: &TestApp, origin: &str) -> crate::support::Reply {
     let response = app
         .client
         .request(Method::OPTIONS, app.url("/v1/notes"))
@@ -315,13 +315,16 @@ async fn preflight(app: &TestApp, origin: &str) -> crate::common::Reply {
         .send()
         .await
         .unwrap();
-    crate::common::read(response).await
+    crate::support::read(response).await
 }
 
 #[tokio::test]
 async fn cors_allows_listed_origins_with_credentials() {
     let app = TestApp::start_with(Db::Sqlite, |c| {
-        c.cors_allowed_origins = Some("https://app.example.com, http://localhost:3000".into());
+        c.cors_allowed_origins = vec![
+            "https://app.example.com".into(),
+            " http://localhost:3000".into(),
+        ];
     })
     .await;
     let reply = preflight(&app, "https://app.example.com").await;
@@ -350,7 +353,7 @@ async fn cors_allows_listed_origins_with_credentials() {
         .send()
         .await
         .unwrap();
-    let reply = crate::common::read(response).await;
+    let reply = crate::support::read(response).await;
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.header("access-control-allow-origin"),
@@ -362,7 +365,7 @@ async fn cors_allows_listed_origins_with_credentials() {
 #[tokio::test]
 async fn cors_refuses_other_origins() {
     let app = TestApp::start_with(Db::Sqlite, |c| {
-        c.cors_allowed_origins = Some("https://app.example.com".into());
+        c.cors_allowed_origins = vec!["https://app.example.com".into()];
     })
     .await;
     let reply = preflight(&app, "https://evil.example.com").await;

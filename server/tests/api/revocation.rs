@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{on_both_databases, Db, Peer, TestApp};
 use crate::events::{deleted, event, session, user};
+use crate::support::{on_both_databases, Db, Peer, TestApp};
 
 on_both_databases!(
     a_revoked_ended_or_removed_session_is_refused_at_once,
@@ -41,7 +41,7 @@ fn session_token(app: &TestApp, user: &str, session: &str) -> String {
         .sign()
 }
 
-fn assert_revoked(reply: &crate::common::Reply) {
+fn assert_revoked(reply: &crate::support::Reply) {
     assert_eq!(reply.status, 401, "{}", reply.text);
     assert_eq!(reply.json["reason"], "session-revoked", "{}", reply.text);
     assert_eq!(

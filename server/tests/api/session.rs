@@ -4,8 +4,8 @@
 use clerk_emulator::{Fault, NewUser};
 use serde_json::json;
 
-use crate::common::{clerk, on_both_databases, Db, TestApp};
 use crate::events::{event, user};
+use crate::support::{clerk, on_both_databases, Db, TestApp};
 
 on_both_databases!(
     me_outside_an_organization_has_no_org_and_no_profile_yet,
@@ -98,8 +98,8 @@ async fn with_backend_api(db: Db) -> TestApp {
     let clerk = clerk().await;
     let (secret_key, api_url) = (clerk.secret_key(), clerk.api_url().to_owned());
     TestApp::start_with_clerk(clerk, db, |c| {
-        c.clerk_secret_key = Some(secret_key);
-        c.clerk_api_url = Some(api_url);
+        c.clerk.clerk_secret_key = Some(secret_key.into());
+        c.clerk.clerk_api_url = Some(api_url);
     })
     .await
 }

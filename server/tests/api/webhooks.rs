@@ -4,8 +4,8 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{on_both_databases, Db, TestApp, WEBHOOK_SECRET};
 use crate::events::{deleted, event, membership, organization, user};
+use crate::support::{on_both_databases, Db, TestApp, WEBHOOK_SECRET};
 
 on_both_databases!(
     user_created_updated_and_deleted_are_applied,
@@ -36,7 +36,7 @@ async fn rows(app: &TestApp, table: &str, condition: &str, id: &str) -> i64 {
         .expect("a count")
 }
 
-fn assert_status(reply: &crate::common::Reply, code: u16, status: &str) {
+fn assert_status(reply: &crate::support::Reply, code: u16, status: &str) {
     assert_eq!(reply.status, code, "{}", reply.text);
     assert_eq!(reply.json, json!({ "status": status }), "{}", reply.text);
 }
@@ -597,10 +597,13 @@ async fn without_a_signing_secret_the_route_answers_503() {
 #[tokio::test]
 async fn rotated_secrets_are_all_accepted_with_or_without_the_prefix() {
     let app = TestApp::start_with(Db::Sqlite, |c| {
-        c.clerk_webhook_signing_secret = Some(format!(
-            "whsec_bmV3LXNlY3JldC0xMjM0NTY=, {}",
-            WEBHOOK_SECRET.trim_start_matches("whsec_")
-        ));
+        c.clerk_webhook_signing_secret = Some(
+            format!(
+                "whsec_bmV3LXNlY3JldC0xMjM0NTY=, {}",
+                WEBHOOK_SECRET.trim_start_matches("whsec_")
+            )
+            .into(),
+        );
     })
     .await;
     // Signed with the old secret (the second in the list, given without its prefix).

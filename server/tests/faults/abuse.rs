@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use clerk_emulator::compact::b64url;
 use clerk_emulator::EmulatorServer;
 
-use crate::harness::{clerk, ServerProcess, QUIET_LOG};
 use crate::load::{load_client, paced, probe, RssSampler, Tally};
+use crate::support::{clerk, ServerProcess, QUIET_LOG};
 
 struct Plan {
     /// Forged tokens per second.

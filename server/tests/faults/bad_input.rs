@@ -6,7 +6,7 @@ use std::time::Instant;
 use clerk_emulator::{unix_now, webhook_signature};
 use reqwest::StatusCode;
 
-use crate::harness::{clerk, client, raw, ServerProcess, WEBHOOK_SECRET};
+use crate::support::{clerk, client, raw, ServerProcess, WEBHOOK_SECRET};
 
 /// An HTTP/1.1 request with these header lines (each without CRLF) and body.
 fn request(method: &[u8], path: &[u8], headers: &[Vec<u8>], body: &[u8]) -> Vec<u8> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clerk_emulator::{Delivery, EmulatorServer, NewUser};
 use sqlx::Row;
 
-use crate::harness::{ServerProcess, WEBHOOK_SECRET};
+use crate::support::{ServerProcess, WEBHOOK_SECRET};
 
 /// Retries at test speed, but more of them than the default, so that an outage of a few
 /// seconds does not exhaust the schedule (Svix's own schedule runs for a day).
@@ -70,7 +70,7 @@ pub struct Applied {
 
 /// Reads [`Applied`] straight from the database (SQLite file or PostgreSQL).
 pub async fn applied(database_url: &str) -> Applied {
-    let pool = crate::harness::database(database_url).await;
+    let pool = crate::support::database(database_url).await;
     let column = |sql: &'static str| {
         let pool = &pool;
         async move {
@@ -107,7 +107,7 @@ pub fn delivered(clerk: &EmulatorServer) -> usize {
 /// Waits until at least `n` messages are acknowledged (at most 60 s): the burst is under way.
 pub async fn wait_delivered(clerk: &EmulatorServer, n: usize) {
     assert!(
-        crate::harness::eventually(Duration::from_secs(60), || async { delivered(clerk) >= n })
+        crate::support::eventually(Duration::from_secs(60), || async { delivered(clerk) >= n })
             .await,
         "{n} deliveries acknowledged"
     );

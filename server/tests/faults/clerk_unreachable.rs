@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use clerk_emulator::{EmulatorServer, Fault};
 use reqwest::StatusCode;
 
-use crate::harness::{clerk, client, eventually, ServerProcess};
+use crate::support::{clerk, client, eventually, ServerProcess};
 
 /// Valid tokens per fault, each fresh (a user and `jti` never seen): never from the verified
 /// token cache.

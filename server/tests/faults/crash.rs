@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::burst::{aim, applied, create_users, deliver_all, subject, wait_delivered};
-use crate::harness::{clerk, ServerProcess};
+use crate::support::{clerk, ServerProcess};
 
 const USERS: usize = 150;
 

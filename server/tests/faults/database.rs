@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use crate::burst::{aim, applied, create_users, deliver_all, delivered, wait_delivered};
-use crate::harness::{clerk, client, ServerProcess};
 use crate::pg::{wait_up, PgInstance};
+use crate::support::{clerk, client, ServerProcess};
 
 /// Users created in the burst (one `user.created` delivery each).
 const USERS: usize = 120;

@@ -151,16 +151,7 @@ impl RssSampler {
 
 /// `VmRSS` of a process in KiB, if it still runs.
 pub fn rss_kib(pid: u32) -> Option<u64> {
-    proc_status_kib(pid, "VmRSS:")
-}
-
-/// A `… kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`), in KiB.
-pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    crate::support::proc_status_kib(pid, "VmRSS:")
 }
 
 /// A client for load: a connection pool big enough for the tasks, short timeouts.

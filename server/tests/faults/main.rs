@@ -13,9 +13,10 @@ mod burst;
 mod clerk_unreachable;
 mod crash;
 mod database;
-mod harness;
 mod load;
 mod memory;
 mod pg;
 mod rotation;
 mod shutdown;
+#[path = "../support/mod.rs"]
+mod support;

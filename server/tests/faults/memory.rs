@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::harness::{clerk, ServerProcess, QUIET_LOG};
 use crate::load::{load_client, paced, probe, RssSampler, Tally};
+use crate::support::{clerk, ServerProcess, QUIET_LOG};
 
 struct Plan {
     tokens: usize,

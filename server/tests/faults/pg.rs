@@ -189,7 +189,7 @@ fn free_port() -> u16 {
 
 /// Waits `limit` at most for PostgreSQL at `url` to answer a query.
 pub async fn wait_up(url: &str, limit: Duration) -> bool {
-    crate::harness::eventually(limit, || async {
+    crate::support::eventually(limit, || async {
         sqlx::postgres::PgPool::connect(url).await.is_ok()
     })
     .await

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use clerk_emulator::SigningKey;
 
-use crate::harness::{clerk, client, ServerProcess, QUIET_LOG};
 use crate::load::{get_status, load_client, paced, probe, Tally};
+use crate::support::{clerk, client, ServerProcess, QUIET_LOG};
 
 /// The token pools of the previous and the newest key.
 type Mix = (Arc<Vec<String>>, Arc<Vec<String>>);

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{clerk, client, eventually, ServerProcess, QUIET_LOG};
 use crate::load::paced;
+use crate::support::{clerk, client, eventually, ServerProcess, QUIET_LOG};
 
 /// Requests in flight when SIGTERM arrives.
 const IN_FLIGHT: usize = 50;
@@ -239,7 +239,7 @@ async fn sigterm_under_load_answers_every_request_it_accepted_in_full() {
     );
     // Nothing lost and nothing extra: the database holds exactly the notes answered 201.
     let server = server.restart();
-    let pool = crate::harness::database(server.database_url()).await;
+    let pool = crate::support::database(server.database_url()).await;
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes")
         .fetch_one(&pool)
         .await

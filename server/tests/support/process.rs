@@ -1,43 +1,22 @@
-//! The harness: the `api-server` binary on a free loopback port with an SQLite file, a local
-//! Clerk, raw HTTP/1.1 over TCP for requests no well-behaved client would send.
+//! The `api-server` binary as a child process on a free loopback port with an SQLite file (or a
+//! PostgreSQL database), and raw HTTP/1.1 over TCP for requests no well-behaved client would
+//! send.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, OnceLock};
+
 use std::time::{Duration, Instant};
 
-use clerk_emulator::{Emulator, EmulatorServer, SigningKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const BIN: &str = env!("CARGO_BIN_EXE_api-server");
+use super::{eventually, lines, BIN, WEBHOOK_SECRET};
 
 /// A log filter for load: warnings only, and the `listening` line the harness waits for (no
 /// access log line per request).
 pub const QUIET_LOG: &str = "warn,api_server=info,api_server::http=warn";
-
-/// The webhook signing secret the server is started with.
-pub const WEBHOOK_SECRET: &str = "whsec_ZmF1bHQtdGVzdHMtc2lnbmluZy1zZWNyZXQ=";
-
-/// One signing key for every test of the process: RSA key generation is slow.
-pub fn signing_key() -> SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        SigningKey::from_pkcs8_pem(include_str!("../api/test_key.pem")).expect("the test key loads")
-    })
-    .clone()
-}
-
-/// A started emulator (a local Clerk) on loopback.
-pub async fn clerk() -> EmulatorServer {
-    Emulator::with_key(signing_key())
-        .serve("127.0.0.1:0")
-        .await
-        .expect("the emulator starts")
-}
 
 /// The `api-server` process; killed (and its SQLite database removed) when dropped.
 pub struct ServerProcess {
@@ -123,15 +102,7 @@ impl ServerProcess {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the binary starts");
-        let (send, lines) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = lines(child.stderr.take().unwrap());
         let mut seen = Vec::new();
         let addr = loop {
             let line = lines
@@ -161,7 +132,7 @@ impl ServerProcess {
     /// The resident set size now and its peak so far (`VmRSS`, `VmHWM`), in KiB.
     pub fn rss_kib(&self) -> (u64, u64) {
         let field = |name: &str| {
-            crate::load::proc_status_kib(self.pid(), name)
+            proc_status_kib(self.pid(), name)
                 .unwrap_or_else(|| panic!("no {name} in /proc/<pid>/status"))
         };
         (field("VmRSS:"), field("VmHWM:"))
@@ -266,32 +237,6 @@ pub async fn database(database_url: &str) -> sqlx::AnyPool {
         .expect("the test reads the server's database")
 }
 
-/// A client that never waits forever.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-/// Polls `probe` every 50 ms until it returns true, at most `limit`; false on timeout.
-pub async fn eventually<F, Fut>(limit: Duration, mut probe: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if probe().await {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Sends `request` as is on a new connection (writing and reading at once, so a server that
 /// answers early and stops reading is still heard) and returns the status code of the answer,
 /// or why there was none.
@@ -335,4 +280,13 @@ pub async fn raw(addr: SocketAddr, request: Vec<u8>) -> Result<u16, String> {
     .map_err(|_| "no answer within 10 s".to_owned())?;
     writer.abort();
     status
+}
+
+/// A `… kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`), in KiB.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }

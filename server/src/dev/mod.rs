@@ -6,16 +6,60 @@
 //! (Svix-signed, with a secret new at each start) to the server's `/webhooks/clerk`, and the
 //! users and organization created then reach the local tables as they would from Clerk.
 //!
-//! The dev console (`GET /dev/console`, [`crate::http::console`]) drives the same emulator
-//! from a browser; its routes are mounted only in this mode.
+//! The dev console (`GET /dev/console`, [`console`]) drives the same emulator from a browser;
+//! its routes are mounted only in this mode.
+//!
+//! All of it is behind the `dev` cargo feature (on by default): a server built with
+//! `--no-default-features` has no emulator, no `rsa` and no console, and answers `--dev`
+//! with a configuration error.
+
+pub mod console;
+pub mod tokens;
 
 use std::net::SocketAddr;
 
+use axum::Router;
+use clerk_auth::{Verifier, VerifierBuilder};
 use clerk_emulator::{Emulator, EmulatorServer, NewOrganization, NewUser, SigningKey};
 use clerk_webhooks::Webhook;
 
-/// How long the printed tokens stay valid.
-pub const TOKEN_LIFETIME_SECS: i64 = 3600;
+use crate::config::{ClerkSettings, ConfigError};
+use crate::http::AppState;
+use crate::StartError;
+use tokens::sign;
+
+/// With `dev`, starts the emulator and takes over the webhook verifier and the Backend API
+/// client from the configuration (saying what it ignores); without, changes nothing.
+pub async fn take_over(
+    dev: bool,
+    clerk: &ClerkSettings,
+    webhook: Option<Webhook>,
+    backend: Option<clerk_backend::Client>,
+    max_body_bytes: usize,
+) -> Result<
+    (
+        Option<DevClerk>,
+        Option<Webhook>,
+        Option<clerk_backend::Client>,
+    ),
+    StartError,
+> {
+    if !dev {
+        return Ok((None, webhook, backend));
+    }
+    let dev = DevClerk::start(clerk.first_authorized_party())
+        .await
+        .map_err(StartError::Emulator)?;
+    if !clerk.key_sources.is_empty() {
+        tracing::warn!(ignored = ?clerk.key_sources, "--dev: using the local emulator's keys instead");
+    }
+    if webhook.is_some() {
+        tracing::warn!("--dev: using the local emulator's webhook signing secret instead");
+    }
+    let webhook = dev.webhook(max_body_bytes);
+    let backend = dev.backend()?;
+    Ok((Some(dev), Some(webhook), Some(backend)))
+}
 
 /// The slug of the dev organization.
 pub const ORGANIZATION_SLUG: &str = "acme";
@@ -113,16 +157,27 @@ impl DevClerk {
     }
 
     /// A Backend API client for the emulator (its secret key and API URL).
-    pub fn backend(&self) -> Result<clerk_backend::Client, crate::ConfigError> {
+    pub fn backend(&self) -> Result<clerk_backend::Client, ConfigError> {
         crate::config::backend_client(&self.server.secret_key(), Some(self.server.api_url()))
     }
 
-    /// What the dev console (`/dev/console`, `/dev/api/…`) drives: this emulator, minting
-    /// tokens as [`DevClerk::connect`] does.
-    pub fn console(&self) -> crate::http::console::Console {
-        crate::http::console::Console::new(
-            self.server.emulator().clone(),
-            self.authorized_party.clone(),
+    /// A verifier with the configured `tuning`, pointed at this emulator's keys and issuer.
+    pub fn verifier(&self, tuning: VerifierBuilder) -> Result<Verifier, ConfigError> {
+        Ok(tuning
+            .jwks_url(self.jwks_url())
+            .issuer(self.issuer())
+            .build()?)
+    }
+
+    /// The dev console's routes (`/dev/console`, `/dev/api/…`), driving this emulator and
+    /// minting tokens as [`DevClerk::connect`] does.
+    pub fn console_routes(&self, state: AppState) -> Router<AppState> {
+        console::router(
+            state,
+            console::Console::new(
+                self.server.emulator().clone(),
+                self.authorized_party.clone(),
+            ),
         )
     }
 
@@ -178,24 +233,6 @@ impl DevClerk {
     pub async fn shutdown(self) {
         self.server.shutdown().await;
     }
-}
-
-/// Signs a session token as the dev tokens are: valid for [`TOKEN_LIFETIME_SECS`], with an
-/// `email` claim (as a session token template adding `{{user.primary_email_address}}` would)
-/// and `azp` when authorized parties are configured.
-pub fn sign(
-    builder: clerk_emulator::TokenBuilder,
-    email: Option<&str>,
-    authorized_party: Option<&str>,
-) -> String {
-    let mut builder = builder.expires_in(TOKEN_LIFETIME_SECS);
-    if let Some(email) = email {
-        builder = builder.claim("email", email);
-    }
-    if let Some(azp) = authorized_party {
-        builder = builder.azp(azp);
-    }
-    builder.sign()
 }
 
 /// `http://host:port`, with a loopback host for an unspecified address.

@@ -1,16 +1,16 @@
-//! The harness: the real server on a free loopback port, a local Clerk (the emulator), a
-//! fresh database (an SQLite file, or a PostgreSQL database created for the test and dropped
-//! after it), and an HTTP client.
+//! The server in the test's process: the real app on a free loopback port, a local Clerk (the
+//! emulator), a fresh database (an SQLite file, or a PostgreSQL database created for the test
+//! and dropped after it), and an HTTP client.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
-use api_server::Config;
-use clerk_emulator::{Emulator, EmulatorServer, Organization, SigningKey};
-use reqwest::header::HeaderMap;
+use api_server::{Config, Settings};
+use clerk_emulator::{EmulatorServer, Organization};
 use reqwest::Method;
 use serde_json::Value;
 use sqlx::{Connection, Executor};
+
+use super::{clerk, client, read, Reply, WEBHOOK_SECRET};
 
 /// Where the PostgreSQL tests create their databases (trust auth). `TEST_POSTGRES_URL`
 /// overrides it.
@@ -31,7 +31,7 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::$name($crate::common::Db::Sqlite).await
+                    super::$name($crate::support::Db::Sqlite).await
                 }
             )*
         }
@@ -39,30 +39,13 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::$name($crate::common::Db::Postgres).await
+                    super::$name($crate::support::Db::Postgres).await
                 }
             )*
         }
     };
 }
 pub(crate) use on_both_databases;
-
-/// One signing key for every test of the process: RSA key generation is slow.
-pub fn signing_key() -> SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        SigningKey::from_pkcs8_pem(include_str!("test_key.pem")).expect("the test key loads")
-    })
-    .clone()
-}
-
-/// A started emulator (a local Clerk), before the server is pointed at it.
-pub async fn clerk() -> EmulatorServer {
-    Emulator::with_key(signing_key())
-        .serve("127.0.0.1:0")
-        .await
-        .expect("the emulator starts")
-}
 
 /// A database for one test, removed when dropped.
 pub struct TestDb {
@@ -180,8 +163,13 @@ fn random_suffix() -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// The webhook signing secret the test servers are configured with.
-pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// Checks `config` and starts the server, as the binary does.
+pub async fn start(config: Config) -> Result<api_server::Server, String> {
+    let settings = Settings::from_config(config).map_err(|err| err.to_string())?;
+    api_server::start(settings)
+        .await
+        .map_err(|err| err.to_string())
+}
 
 /// The running server, its Clerk and its database.
 pub struct TestApp {
@@ -212,21 +200,6 @@ impl Peer {
     }
 }
 
-/// An answer, read whole.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub text: String,
-    pub json: Value,
-}
-
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
 impl TestApp {
     /// The server on `db`, with the default configuration.
     pub async fn start(db: Db) -> TestApp {
@@ -246,16 +219,14 @@ impl TestApp {
     ) -> TestApp {
         let test_db = TestDb::new(db).await;
         let mut config = Config {
-            clerk_jwks_url: Some(clerk.jwks_url()),
-            clerk_webhook_signing_secret: Some(WEBHOOK_SECRET.to_owned()),
-            database_url: Some(test_db.url().to_owned()),
+            clerk_webhook_signing_secret: Some(WEBHOOK_SECRET.into()),
+            database_url: Some(test_db.url().into()),
             bind: "127.0.0.1:0".parse().expect("an address"),
             ..Config::default()
         };
+        config.clerk.clerk_jwks_url = Some(clerk.jwks_url());
         edit(&mut config);
-        let server = api_server::start(config.clone())
-            .await
-            .expect("the server starts");
+        let server = start(config.clone()).await.expect("the server starts");
         let base = format!("http://{}", server.local_addr());
         TestApp {
             server: Some(server),
@@ -270,7 +241,7 @@ impl TestApp {
     /// Stops the server and starts it again on the same database (on another port).
     pub async fn restart(&mut self) {
         self.stop().await;
-        let server = api_server::start(self.config.clone())
+        let server = start(self.config.clone())
             .await
             .expect("the server starts again");
         self.base = format!("http://{}", server.local_addr());
@@ -279,7 +250,7 @@ impl TestApp {
 
     /// Another instance sharing this one's database and Clerk.
     pub async fn peer(&self) -> Peer {
-        let server = api_server::start(self.config.clone())
+        let server = start(self.config.clone())
             .await
             .expect("another instance starts");
         Peer {
@@ -413,26 +384,6 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
-    }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a client")
-}
-
-pub async fn read(response: reqwest::Response) -> Reply {
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.expect("a readable body");
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        text,
-        json,
     }
 }
 

@@ -1,0 +1,91 @@
+//! The verifier's counters as Prometheus metrics (feature `prometheus`), for any application
+//! that exposes a `prometheus-client` registry.
+//!
+//! ```
+//! use clerk_auth::{Verifier, VerifierMetrics};
+//! use prometheus_client::registry::Registry;
+//!
+//! # fn main() -> Result<(), clerk_auth::ConfigError> {
+//! let verifier = Verifier::builder().jwks_url("https://clerk.example.com/.well-known/jwks.json").build()?;
+//! let mut registry = Registry::default();
+//! registry.register_collector(Box::new(VerifierMetrics::new(verifier.clone())));
+//! let mut text = String::new();
+//! prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+//! assert!(text.contains("token_cache_hits_total 0"));
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+
+use crate::Verifier;
+
+/// A `prometheus-client` collector of a [`Verifier`]'s counters ([`Verifier::stats`]), read
+/// at each scrape, so counting costs the verifier nothing more than it does already:
+///
+/// | metric | meaning |
+/// |---|---|
+/// | `jwks_fetches_total` | fetches of the JWKS, successful or not |
+/// | `jwks_fetch_failures_total` | fetches that failed (network, status, timeout, size, parse) |
+/// | `jwks_unknown_kid_refetches_total` | fetches started because a token named an unknown kid |
+/// | `jwks_kid_misses_total` | verifications refused because of an unknown kid |
+/// | `token_cache_hits_total` | verifications answered from the verified-token cache |
+/// | `token_cache_misses_total` | verifications that had to check a signature |
+#[derive(Debug, Clone)]
+pub struct VerifierMetrics {
+    verifier: Verifier,
+}
+
+impl VerifierMetrics {
+    /// The collector of `verifier`'s counters.
+    pub fn new(verifier: Verifier) -> Self {
+        VerifierMetrics { verifier }
+    }
+}
+
+impl Collector for VerifierMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let stats = self.verifier.stats();
+        let counters = [
+            (
+                "jwks_fetches",
+                "Fetches of Clerk's JWKS, successful or not",
+                stats.jwks.fetches,
+            ),
+            (
+                "jwks_fetch_failures",
+                "Fetches of Clerk's JWKS that failed",
+                stats.jwks.failures,
+            ),
+            (
+                "jwks_unknown_kid_refetches",
+                "JWKS fetches started because a token named an unknown kid",
+                stats.jwks.unknown_kid_refetches,
+            ),
+            (
+                "jwks_kid_misses",
+                "Verifications refused because no key has the token's kid",
+                stats.jwks.kid_misses,
+            ),
+            (
+                "token_cache_hits",
+                "Tokens answered from the verified-token cache",
+                stats.cache_hits,
+            ),
+            (
+                "token_cache_misses",
+                "Tokens whose signature had to be checked",
+                stats.cache_misses,
+            ),
+        ];
+        for (name, help, value) in counters {
+            encoder
+                .encode_descriptor(name, help, None, MetricType::Counter)?
+                .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+        }
+        Ok(())
+    }
+}
