@@ -5,27 +5,17 @@
 //! Unix milliseconds, JSON kept as text. Only this module, [`crate::sync`],
 //! [`crate::revocation`] and `http/` know SQL.
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
-/// The migrations, embedded in the binary and applied at startup, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "notes and users",
-        include_str!("../migrations/0001_notes_and_users.sql"),
-    ),
-    (
-        2,
-        "webhook sync",
-        include_str!("../migrations/0002_webhook_sync.sql"),
-    ),
-];
+/// The migrations of `server/migrations/`, embedded in the binary and applied at startup in
+/// the order of their numbers; a new file there is applied without any other change. sqlx
+/// takes a lock on PostgreSQL, so several instances starting at once apply each one once.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +116,7 @@ impl Db {
                 .execute(&pool)
                 .await?;
         }
-        migrator().run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         Ok(Db {
             pool,
             url: url.clone(),
@@ -160,27 +150,6 @@ impl Db {
     }
 }
 
-/// The embedded migrations as a [`Migrator`] (which takes a lock on PostgreSQL, so several
-/// instances starting at once apply each migration once).
-fn migrator() -> Migrator {
-    let migrations = MIGRATIONS
-        .iter()
-        .map(|&(version, description, sql)| {
-            Migration::new(
-                version,
-                Cow::Borrowed(description),
-                MigrationType::Simple,
-                Cow::Borrowed(sql),
-                false,
-            )
-        })
-        .collect::<Vec<_>>();
-    Migrator {
-        migrations: Cow::Owned(migrations),
-        ..Migrator::DEFAULT
-    }
-}
-
 /// Now, in Unix milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -211,11 +180,17 @@ mod tests {
     }
 
     #[test]
-    fn migrations_are_in_order() {
-        let versions: Vec<i64> = MIGRATIONS.iter().map(|m| m.0).collect();
-        let mut sorted = versions.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(versions, sorted);
+    fn every_file_in_the_migrations_folder_is_embedded() {
+        let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+            .expect("the migrations folder")
+            .filter(|entry| {
+                entry
+                    .as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+            })
+            .count();
+        assert_eq!(MIGRATOR.iter().count(), files);
+        let versions: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        assert_eq!(versions, [1, 2]);
     }
 }
