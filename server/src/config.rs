@@ -808,4 +808,92 @@ mod tests {
         assert!(!shown.contains("password"), "{shown}");
         assert!(!shown.contains("c2VjcmV0LWtleQ"), "{shown}");
     }
+
+    /// The variables named in the first column of the README's configuration tables (those
+    /// whose first column is headed `variable`).
+    fn readme_variables() -> std::collections::BTreeSet<String> {
+        let readme = include_str!("../../README.md");
+        let mut in_table = false;
+        readme
+            .lines()
+            .filter_map(|line| {
+                let Some(cell) = line.strip_prefix('|').and_then(|l| l.split('|').next()) else {
+                    in_table = false;
+                    return None;
+                };
+                if cell.trim() == "variable" {
+                    in_table = true;
+                }
+                in_table.then_some(cell)
+            })
+            .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+            .filter(|name| {
+                name.len() > 2
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn every_variable_in_the_readme_is_a_flag_and_an_environment_variable_and_back() {
+        let command = Config::command();
+        let arguments: Vec<&clap::Arg> = command.get_arguments().collect();
+        let documented = readme_variables();
+        assert!(
+            documented.len() >= 20,
+            "the README's tables: {documented:?}"
+        );
+        for variable in &documented {
+            let arg = arguments
+                .iter()
+                .find(|arg| arg.get_env().is_some_and(|env| env == variable.as_str()))
+                .unwrap_or_else(|| {
+                    panic!("{variable} is documented but is no environment variable")
+                });
+            let long = arg
+                .get_long()
+                .unwrap_or_else(|| panic!("{variable} has no flag"));
+            assert_eq!(
+                long,
+                variable.to_lowercase().replace('_', "-"),
+                "{variable}'s flag"
+            );
+        }
+        for arg in &arguments {
+            if let Some(env) = arg.get_env() {
+                let env = env.to_string_lossy();
+                assert!(
+                    documented.contains(env.as_ref()),
+                    "{env} is not in the README's tables"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_variable_reaches_its_field_through_the_flag() {
+        // One value per variable, each different from its default, given as a flag: the
+        // field it lands in must then differ from the default's.
+        let defaults = format!("{:?}", Config::default());
+        for variable in readme_variables() {
+            let value = match variable.as_str() {
+                "BIND" => "127.0.0.1:9",
+                "LOG_FORMAT" => "json",
+                "RUST_LOG" => "debug",
+                v if v.ends_with("_MS") || v.ends_with("_SECS") || v.ends_with("_BYTES") => "7",
+                v if v.ends_with("_CAPACITY") => "7",
+                _ => "x",
+            };
+            let flag = format!("--{}", variable.to_lowercase().replace('_', "-"));
+            let config = parse(&[&flag, value]).unwrap_or_else(|err| panic!("{variable}: {err}"));
+            assert_ne!(
+                format!("{config:?}"),
+                defaults,
+                "{variable} changed nothing"
+            );
+        }
+    }
 }

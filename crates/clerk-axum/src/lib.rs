@@ -14,6 +14,6 @@ pub use guard::{
     RequireRole, Requirement, Strict, StrictMfa,
 };
 pub use layer::{ClerkLayer, RequireAuthLayer};
-pub use rejection::{AuthError, AuthObserver, ClerkRejection, Forbidden, Refused};
+pub use rejection::{AuthError, AuthErrorBody, AuthObserver, ClerkRejection, Forbidden, Refused};
 
 pub use clerk_auth::{Check, Reverification, SessionClaims, Unmet, Verifier};

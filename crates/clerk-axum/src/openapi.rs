@@ -22,23 +22,12 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-use utoipa::{Modify, PartialSchema, ToSchema};
+use utoipa::{Modify, PartialSchema};
 
 /// The name of the security scheme: use `security(("clerk" = []))` on protected paths.
 pub const SCHEME: &str = "clerk";
 
-/// The JSON body of every refusal.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // documentation only: the body is built by `AuthError::to_response`.
-pub struct AuthErrorBody {
-    /// `unauthorized`, `forbidden` or `unavailable`.
-    error: String,
-    /// The reason, as Clerk spells it (`token-expired`, `token-invalid-signature`, …) or one of
-    /// this library's (`session-token-missing`, `keys-unavailable`, `missing-permission`, …).
-    reason: String,
-    /// A message for the developer; never contains the token.
-    message: String,
-}
+pub use crate::rejection::AuthErrorBody;
 
 /// Adds the `clerk` bearer scheme, an `AuthErrorBody` schema and the `Unauthorized`,
 /// `Forbidden` and `KeysUnavailable` responses, and declares 401 and 503 on every operation

@@ -82,7 +82,7 @@ impl AuthError {
             AuthError::Forbidden(_) => "forbidden",
             AuthError::MissingLayer => "internal",
         };
-        let body = ErrorBody {
+        let body = AuthErrorBody {
             error,
             reason: self.reason(),
             message: self.message(),
@@ -125,13 +125,25 @@ impl std::fmt::Display for AuthError {
 
 impl std::error::Error for AuthError {}
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    reason: &'a str,
-    message: &'a str,
+/// The JSON body of every refusal (see the module docs); its OpenAPI schema is
+/// `AuthErrorBody` (feature `openapi`).
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuthErrorBody<'a> {
+    /// `unauthorized`, `forbidden`, `unavailable` or `internal`.
+    #[cfg_attr(feature = "openapi", schema(example = "unauthorized"))]
+    pub error: &'a str,
+    /// The reason, as Clerk spells it (`token-expired`, `token-invalid-signature`, …) or one of
+    /// this library's (`session-token-missing`, `keys-unavailable`, `missing-permission`, …).
+    #[cfg_attr(feature = "openapi", schema(example = "token-expired"))]
+    pub reason: &'a str,
+    /// A message for the developer; never contains the token.
+    pub message: &'a str,
+    /// For `reverification-required`: Clerk's `reverificationErrorResponse` body, which Clerk's
+    /// frontend recognises to prompt the user.
     #[serde(skip_serializing_if = "Option::is_none")]
-    clerk_error: Option<&'a serde_json::Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub clerk_error: Option<&'a serde_json::Value>,
 }
 
 /// A valid session that lacks what a route requires.
