@@ -18,6 +18,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod config;
 pub mod db;
 #[cfg(feature = "dev")]
@@ -333,6 +334,7 @@ pub fn init_logging(config: &Config) -> LogGuard {
         64 * 1024,
         std::io::stderr(),
     ));
+    access_log::install(writer.clone(), config.log_format);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
@@ -341,6 +343,16 @@ pub fn init_logging(config: &Config) -> LogGuard {
         config::LogFormat::Json => builder.json().try_init(),
     };
     LogGuard { _writer: guard }
+}
+
+/// The Tokio runtime the binary serves on: a worker thread per core, each handing its
+/// access-log lines to the log writer before it parks or stops ([`access_log::flush`]).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(access_log::flush)
+        .on_thread_stop(access_log::flush)
+        .build()
 }
 
 /// Flushes the queued log lines when dropped; see [`init_logging`].

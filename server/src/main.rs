@@ -9,10 +9,20 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let config = api_server::Config::parse_or_exit();
     let _logs = api_server::init_logging(&config);
+    let runtime = match api_server::runtime() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("api-server: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: api_server::Config) -> ExitCode {
     let settings = match api_server::Settings::from_config(config) {
         Ok(settings) => settings,
         Err(err) => {

@@ -241,7 +241,7 @@ impl Metrics {
 
 /// The `method` label: the standard methods by name, any extension method as
 /// [`OTHER_METHOD`], so that clients cannot create series at will.
-fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     static STANDARD: [(Method, &str); 9] = [
         (Method::GET, "GET"),
         (Method::POST, "POST"),

@@ -24,8 +24,9 @@ use tracing::{Level, Span};
 use clerk_axum::Refused;
 
 use super::{AppState, REQUEST_ID};
+use crate::access_log;
 use crate::error::ApiError;
-use crate::metrics::InFlight;
+use crate::metrics::{method_label, InFlight};
 
 /// A request timeout beyond this is treated as this (it cannot overflow the clock).
 const LONGEST_TIMEOUT: Duration = Duration::from_secs(30 * 365 * 86_400);
@@ -36,10 +37,13 @@ const LONGEST_TIMEOUT: Duration = Duration::from_secs(30 * 365 * 86_400);
 ///   new UUID version 7; either way it is echoed in the response's `x-request-id`.
 /// - A request not answered within the request timeout is answered 503 (its handler is
 ///   dropped).
-/// - One log line per request, at `info` (`warn` for a 5xx) with the request id, method,
-///   route (the matched pattern, such as `/v1/notes/{id}`, never the raw path or query),
-///   status, latency and, for a refused request, the refusal reason. Headers are never
-///   logged: they carry the token.
+/// - One access-log line per request ([`crate::access_log`]), at `info` (`warn` for a 5xx)
+///   with the request id, method, route (the matched pattern, such as `/v1/notes/{id}`, never
+///   the raw path or query), status, latency and, for a refused request, the refusal reason.
+///   Headers are never logged: they carry the token.
+/// - At `debug`, a `request` span (request id, method, route) around the handler, so that
+///   every line the request causes carries them; at `info` it is not made: it would cost more
+///   than the request (BENCHMARKS.md).
 /// - `http_requests_total`, the latency histogram, `http_requests_in_flight` and
 ///   `auth_failures_total`.
 ///
@@ -102,9 +106,9 @@ where
             _ => new_request_id(),
         };
         let method = request.method().clone();
-        // The macro evaluates the fields only when the span is enabled (not at `RUST_LOG=warn`);
-        // the route is recorded once the router has matched one (see [`RouteLabelLayer`]).
-        let span = tracing::info_span!(
+        // The macro evaluates the fields only when the span is enabled (at `debug`); the route
+        // is recorded once the router has matched one (see [`RouteLabelLayer`]).
+        let span = tracing::debug_span!(
             "request",
             request_id = request_id.to_str().unwrap_or_default(),
             method = %method,
@@ -192,19 +196,16 @@ where
         );
         let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
         this.span.record("route", route);
-        let _entered = this.span.enter();
-        let latency_ms = elapsed.as_secs_f64() * 1000.0;
-        match failure {
-            Some(reason) => tracing::info!(
-                status = status.as_u16(),
-                latency_ms,
-                auth_failure = reason,
-                "refused"
-            ),
-            None if status.is_server_error() => {
-                tracing::warn!(status = status.as_u16(), latency_ms, "failed")
-            }
-            None => tracing::info!(status = status.as_u16(), latency_ms, "served"),
+        if access_log::enabled() {
+            let id = response.headers().get(&REQUEST_ID);
+            access_log::write(&access_log::Line {
+                request_id: id.and_then(|id| id.to_str().ok()).unwrap_or_default(),
+                method: method_label(this.method),
+                route,
+                status: status.as_u16(),
+                latency: elapsed,
+                refused: failure,
+            });
         }
         Poll::Ready(Ok(response))
     }
@@ -259,7 +260,7 @@ where
         if let Some(route) = request.extensions().get::<MatchedPath>() {
             // The request span is on only when `info` is (a global check, cheaper than asking
             // for the current span).
-            if tracing::level_enabled!(Level::INFO) {
+            if tracing::level_enabled!(Level::DEBUG) {
                 Span::current().record("route", route.as_str());
             }
             // Cloning a `MatchedPath` shares its string.
