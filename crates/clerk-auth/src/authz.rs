@@ -664,21 +664,8 @@ fn is_entitled(claim: Result<&[Entitlement], MalformedClaim>, requested: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claims::test_claims as claims;
     use serde_json::{json, Value};
-
-    /// Claims from `extra` laid over a minimal verified payload (a v1 token unless `extra`
-    /// says `"v": 2`).
-    fn claims(extra: Value) -> SessionClaims {
-        let mut payload = json!({ "sub": "user_123", "sid": "sess_123", "exp": 1_700_000_600 });
-        let (Value::Object(base), Value::Object(extra)) = (&mut payload, extra) else {
-            panic!("claims must be JSON objects");
-        };
-        base.extend(extra);
-        let Value::Object(payload) = payload else {
-            unreachable!()
-        };
-        SessionClaims::from_payload(payload)
-    }
 
     /// The shape of most of Clerk's authorization.spec.ts fixtures: an admin of `org_123`.
     fn org_admin(permissions: &[&str], features: &str, plans: &str, fva: Value) -> SessionClaims {

@@ -1,14 +1,11 @@
 //! The `api-server` binary itself: configuration errors, serving and stopping on SIGTERM,
 //! and `--dev`.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::support::{clerk, Db, TestDb};
-
-const BIN: &str = env!("CARGO_BIN_EXE_api-server");
+use crate::support::{clerk, lines, Db, TestDb, BIN};
 
 /// The binary with only these variables in its environment.
 fn api_server(vars: &[(&str, &str)]) -> Command {
@@ -72,19 +69,6 @@ fn configuration_errors_exit_2_naming_the_variable() {
         Some(2),
         "flags are checked like variables"
     );
-}
-
-/// Lines of a child's stream, as they come.
-fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (send, receive) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if send.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receive
 }
 
 /// Waits for a line that `pick` accepts, keeping every line seen.
