@@ -55,6 +55,9 @@ pub enum Reason {
     /// `session-revoked`: the session (or its user) was revoked or deleted; its token is refused
     /// even though it has not expired.
     SessionRevoked,
+    /// `multiple-authorization-headers`: the request has more than one `Authorization` header;
+    /// none is picked (a proxy in front may read another one than this library would).
+    MultipleAuthorizationHeaders,
 }
 
 impl Reason {
@@ -77,11 +80,12 @@ impl Reason {
             Reason::SessionPending => "session-pending",
             Reason::KeysUnavailable => "keys-unavailable",
             Reason::SessionRevoked => "session-revoked",
+            Reason::MultipleAuthorizationHeaders => "multiple-authorization-headers",
         }
     }
 
     /// Every reason, in declaration order (for metrics labels and documentation).
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 17] = [
         Reason::TokenExpired,
         Reason::TokenInvalid,
         Reason::TokenInvalidAlgorithm,
@@ -98,6 +102,7 @@ impl Reason {
         Reason::SessionPending,
         Reason::KeysUnavailable,
         Reason::SessionRevoked,
+        Reason::MultipleAuthorizationHeaders,
     ];
 
     /// True when the refusal is the server's problem rather than the client's: no key could
@@ -156,6 +161,12 @@ impl Rejection {
     pub const SESSION_TOKEN_MISSING: Rejection = Rejection::new(
         Reason::SessionTokenMissing,
         "No session token: send it as \"Authorization: Bearer <token>\" or in the __session cookie.",
+    );
+
+    /// The refusal of a request with more than one `Authorization` header.
+    pub const MULTIPLE_AUTHORIZATION_HEADERS: Rejection = Rejection::new(
+        Reason::MultipleAuthorizationHeaders,
+        "The request has more than one Authorization header: send exactly one.",
     );
 }
 

@@ -8,11 +8,18 @@
 //!    derived from the publishable key), the suffixed one preferred when both are present.
 //!
 //! When a header token exists, cookies are not read at all.
+//!
+//! Stricter than Clerk's SDK: a request with more than one `Authorization` header is refused
+//! (`multiple-authorization-headers`) rather than read by its first. A proxy in front may pick
+//! another one than this library would, and the two would disagree on who is calling
+//! (docs/clerk-compatibility.md).
 
 use std::borrow::Cow;
 
 use http::header::{AUTHORIZATION, COOKIE};
 use http::HeaderMap;
+
+use crate::error::Rejection;
 
 /// The name of Clerk's session cookie.
 pub const SESSION_COOKIE: &str = "__session";
@@ -55,40 +62,54 @@ pub struct FoundToken<'a> {
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert("cookie", "theme=dark; __session=eyJ.eyJ.sig".parse().unwrap());
-/// let found = session_token(&headers, None).unwrap();
+/// let found = session_token(&headers, None).unwrap().unwrap();
 /// assert_eq!(found.token, "eyJ.eyJ.sig");
 /// assert_eq!(found.carrier, TokenCarrier::Cookie);
 /// ```
+///
+/// # Errors
+/// [`Rejection::MULTIPLE_AUTHORIZATION_HEADERS`] when the request has more than one
+/// `Authorization` header.
 pub fn session_token<'a>(
     headers: &'a HeaderMap,
     cookie_suffix: Option<&str>,
-) -> Option<FoundToken<'a>> {
-    if let Some(token) = header_token(headers) {
-        return Some(FoundToken {
+) -> Result<Option<FoundToken<'a>>, Rejection> {
+    if let Some(token) = header_token(headers)? {
+        return Ok(Some(FoundToken {
             token: Cow::Borrowed(token),
             carrier: TokenCarrier::Header,
-        });
+        }));
     }
     let suffixed = cookie_suffix.map(|suffix| format!("{SESSION_COOKIE}_{suffix}"));
     let token = suffixed
         .as_deref()
         .and_then(|name| cookie(headers, name))
-        .or_else(|| cookie(headers, SESSION_COOKIE))?;
-    Some(FoundToken {
+        .or_else(|| cookie(headers, SESSION_COOKIE));
+    Ok(token.map(|token| FoundToken {
         token,
         carrier: TokenCarrier::Cookie,
-    })
+    }))
 }
 
-/// The token of the `Authorization` header, read as Clerk does.
-pub fn header_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+/// The token of the `Authorization` header, read as Clerk does; an error when there are
+/// several `Authorization` headers.
+pub fn header_token(headers: &HeaderMap) -> Result<Option<&str>, Rejection> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Rejection::MULTIPLE_AUTHORIZATION_HEADERS);
+    }
+    let Ok(value) = value.to_str() else {
+        return Ok(None);
+    };
     let token = match value.split_once(' ') {
         None => value,
         Some(("Bearer", token)) => token,
-        Some(_) => return None,
+        Some(_) => return Ok(None),
     };
-    (!token.is_empty()).then_some(token)
+    Ok((!token.is_empty()).then_some(token))
 }
 
 /// The value of the first cookie named `name` across all `Cookie` headers, percent-decoded
@@ -160,7 +181,30 @@ mod tests {
     }
 
     fn found(h: &HeaderMap) -> Option<(String, TokenCarrier)> {
-        session_token(h, Some("QvfNY2dr")).map(|f| (f.token.into_owned(), f.carrier))
+        session_token(h, Some("QvfNY2dr"))
+            .expect("one Authorization header at most")
+            .map(|f| (f.token.into_owned(), f.carrier))
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused_whatever_they_hold() {
+        for (first, second) in [
+            ("Bearer valid.token.here", "Bearer forged.token.here"),
+            ("Bearer a.b.c", "Basic dXNlcjpwYXNz"),
+            ("Bearer a.b.c", "Bearer a.b.c"),
+        ] {
+            let h = headers(&[
+                ("authorization", first),
+                ("authorization", second),
+                ("cookie", "__session=from.cookie.tok"),
+            ]);
+            let refused = session_token(&h, None).expect_err("two headers");
+            assert_eq!(
+                refused.reason(),
+                crate::Reason::MultipleAuthorizationHeaders
+            );
+            assert_eq!(refused.reason().as_str(), "multiple-authorization-headers");
+        }
     }
 
     #[test]

@@ -102,8 +102,9 @@ async fn authenticate(parts: &mut Parts) -> Result<Option<ClerkAuth>, ClerkRejec
     let context = context(parts)?;
     let verifier = &context.0.verifier;
     let result = match verifier.find_token(&parts.headers) {
-        Some(found) => verifier.verify(&found.token).await,
-        None => return Ok(None),
+        Ok(Some(found)) => verifier.verify(&found.token).await,
+        Ok(None) => return Ok(None),
+        Err(rejection) => Err(rejection),
     };
     match result {
         Ok(claims) => {

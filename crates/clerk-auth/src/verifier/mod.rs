@@ -241,7 +241,7 @@ impl Verifier {
         &self,
         headers: &HeaderMap,
     ) -> Result<Arc<SessionClaims>, Rejection> {
-        match self.find_token(headers) {
+        match self.find_token(headers)? {
             Some(found) => self.verify(&found.token).await,
             None => Err(Rejection::SESSION_TOKEN_MISSING),
         }
@@ -264,8 +264,12 @@ impl Verifier {
         self.inner.revocations.is_revoked(session_id, user_id)
     }
 
-    /// Finds the session token of a request without verifying it.
-    pub fn find_token<'a>(&self, headers: &'a HeaderMap) -> Option<FoundToken<'a>> {
+    /// Finds the session token of a request without verifying it (see [`crate::request`]): an
+    /// error when the request has several `Authorization` headers.
+    pub fn find_token<'a>(
+        &self,
+        headers: &'a HeaderMap,
+    ) -> Result<Option<FoundToken<'a>>, Rejection> {
         session_token(headers, self.inner.cookie_suffix.as_deref())
     }
 

@@ -125,6 +125,8 @@ fn session_id(token: &str) -> Option<String> {
 /// The session token of the request's cookie.
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
     session_token(headers, None)
+        .ok()
+        .flatten()
         .filter(|found| found.carrier == clerk_auth::request::TokenCarrier::Cookie)
         .map(|found| found.token.into_owned())
 }
