@@ -84,25 +84,6 @@ impl ApiError {
         }
     }
 
-    /// The reason of a refused webhook delivery, e.g. `signature-mismatch`.
-    pub fn webhook_reason(err: &WebhookError) -> &'static str {
-        match err {
-            WebhookError::MissingHeaders(_) => "missing-headers",
-            WebhookError::DuplicateHeader(_)
-            | WebhookError::InvalidHeader(_)
-            | WebhookError::HeaderTooLong { .. } => "invalid-headers",
-            WebhookError::InvalidTimestamp => "invalid-timestamp",
-            WebhookError::TimestampTooOld => "timestamp-too-old",
-            WebhookError::TimestampTooNew => "timestamp-too-new",
-            WebhookError::NoMatchingSignature => "signature-mismatch",
-            WebhookError::BodyTooLarge { .. } => "body-too-large",
-            WebhookError::InvalidJson(_)
-            | WebhookError::JsonTooDeep
-            | WebhookError::NotAnEvent(_) => "not-an-event",
-            _ => "invalid-webhook",
-        }
-    }
-
     /// A 422 for one field.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         ApiError::Validation(BTreeMap::from([(field, message.into())]))
@@ -180,7 +161,7 @@ impl IntoResponse for ApiError {
                 webhook_message = err.to_string();
                 (
                     "invalid_webhook",
-                    Some(ApiError::webhook_reason(err)),
+                    Some(err.reason()),
                     webhook_message.as_str(),
                 )
             }

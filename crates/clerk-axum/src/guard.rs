@@ -114,7 +114,7 @@ level!(
 macro_rules! guard {
     ($(#[$doc:meta])* $guard:ident<$bound:ident>, $check:expr) => {
         $(#[$doc])*
-        pub struct $guard<T: $bound>(pub ClerkAuth, PhantomData<T>);
+        pub struct $guard<T: $bound>(pub ClerkAuth, pub PhantomData<T>);
 
         impl<T: $bound> std::fmt::Debug for $guard<T> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

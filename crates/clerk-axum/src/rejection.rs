@@ -269,6 +269,13 @@ impl IntoResponse for ClerkRejection {
     }
 }
 
+impl From<ClerkRejection> for Response {
+    /// The response, so that `?` works in a handler returning `Result<_, Response>`.
+    fn from(rejection: ClerkRejection) -> Response {
+        rejection.into_response()
+    }
+}
+
 /// In the extensions of every refusal this crate answers: why, for access logs and metrics
 /// that must not see the request's token. Read it in a middleware outside the router:
 ///

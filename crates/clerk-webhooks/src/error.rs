@@ -56,6 +56,37 @@ pub enum WebhookError {
     NotAnEvent(&'static str),
 }
 
+impl WebhookError {
+    /// A stable, machine-readable reason, for a response body and the logs:
+    /// `missing-headers`, `invalid-headers`, `invalid-timestamp`, `timestamp-too-old`,
+    /// `timestamp-too-new`, `signature-mismatch`, `body-too-large`, `not-an-event`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WebhookError::MissingHeaders(_) => "missing-headers",
+            WebhookError::DuplicateHeader(_)
+            | WebhookError::InvalidHeader(_)
+            | WebhookError::HeaderTooLong { .. } => "invalid-headers",
+            WebhookError::InvalidTimestamp => "invalid-timestamp",
+            WebhookError::TimestampTooOld => "timestamp-too-old",
+            WebhookError::TimestampTooNew => "timestamp-too-new",
+            WebhookError::NoMatchingSignature => "signature-mismatch",
+            WebhookError::BodyTooLarge { .. } => "body-too-large",
+            WebhookError::InvalidJson(_)
+            | WebhookError::JsonTooDeep
+            | WebhookError::NotAnEvent(_) => "not-an-event",
+        }
+    }
+
+    /// The HTTP status a webhook endpoint answers it with: 413 for a body over the limit, 400
+    /// otherwise (the delivery does not verify, or is not an event; Svix retries it).
+    pub fn status(&self) -> u16 {
+        match self {
+            WebhookError::BodyTooLarge { .. } => 413,
+            _ => 400,
+        }
+    }
+}
+
 impl fmt::Display for WebhookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -116,11 +116,9 @@ async fn upsert(db: &mut SqliteConnection, user: &User) -> Result<(), sqlx::Erro
 /// A delivery that did not verify: the sender's fault, 400 (413 for a body over the limit).
 fn refused(err: WebhookError) -> Failure {
     eprintln!("webhook refused: {err}");
-    let status = match err {
-        WebhookError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let body = json!({ "error": "invalid_webhook", "message": err.to_string() });
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body =
+        json!({ "error": "invalid_webhook", "reason": err.reason(), "message": err.to_string() });
     (status, Json(body))
 }
 

@@ -115,7 +115,7 @@ async fn deliver(
         }
     })?;
     let event = webhook.verify_event(headers, &body).map_err(|err| {
-        tracing::warn!(reason = ApiError::webhook_reason(&err), error = %err, "webhook refused");
+        tracing::warn!(reason = err.reason(), error = %err, "webhook refused");
         ApiError::InvalidWebhook(err)
     })?;
     // Present: verification needs it.
