@@ -31,6 +31,19 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/api.db?mode=rwc";
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// The default largest request body, in bytes (64 KiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// The default time a request head may take, from a connection's opening or a request's
+/// first byte, in milliseconds.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// The default time a keep-alive connection may idle between requests, in milliseconds:
+/// nginx's 75 s, above the 60 s idle timeout of the common load balancers (AWS ALB, Google
+/// Cloud, Azure), so that a balancer in front always closes an idle connection first: were
+/// the server to close it first, the balancer could send a request on a connection just being
+/// closed, and answer its client 502.
+pub const DEFAULT_KEEPALIVE_TIMEOUT_MS: u64 = 75_000;
+/// The default largest request head, in bytes.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
+/// The default most connections at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The default log filter when `RUST_LOG` is not set.
 pub const DEFAULT_LOG_FILTER: &str = "info";
 /// How long one Backend API attempt may take on the request path.
@@ -118,6 +131,50 @@ pub struct Config {
     )]
     pub request_timeout_ms: u64,
 
+    /// A request head (request line and headers) must arrive within this many milliseconds,
+    /// counted from the connection's opening and from the first byte of each later request;
+    /// else the connection is closed (slow clients, slow-loris attacks).
+    #[arg(
+        long,
+        env = "HEADER_READ_TIMEOUT_MS",
+        value_name = "HEADER_READ_TIMEOUT_MS",
+        default_value_t = DEFAULT_HEADER_READ_TIMEOUT_MS,
+        value_parser = positive()
+    )]
+    pub header_read_timeout_ms: u64,
+
+    /// A keep-alive connection idle this many milliseconds between a response and the next
+    /// request is closed (default 75000, above load balancers' 60 s).
+    #[arg(
+        long,
+        env = "KEEPALIVE_TIMEOUT_MS",
+        value_name = "KEEPALIVE_TIMEOUT_MS",
+        default_value_t = DEFAULT_KEEPALIVE_TIMEOUT_MS,
+        value_parser = positive()
+    )]
+    pub keepalive_timeout_ms: u64,
+
+    /// A request head larger than this many bytes is answered 431 and the connection closed.
+    #[arg(
+        long,
+        env = "MAX_HEADER_BYTES",
+        value_name = "MAX_HEADER_BYTES",
+        default_value_t = DEFAULT_MAX_HEADER_BYTES,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1024..=1024 * 1024)
+    )]
+    pub max_header_bytes: usize,
+
+    /// The most connections served at once; beyond, new connections wait in the kernel's
+    /// backlog until some close.
+    #[arg(
+        long,
+        env = "MAX_CONNECTIONS",
+        value_name = "MAX_CONNECTIONS",
+        default_value_t = DEFAULT_MAX_CONNECTIONS,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000_000)
+    )]
+    pub max_connections: usize,
+
     /// A larger request body is answered 413.
     #[arg(
         long,
@@ -127,6 +184,29 @@ pub struct Config {
         value_parser = RangedU64ValueParser::<usize>::new().range(1..)
     )]
     pub max_body_bytes: usize,
+
+    /// `GET /v1/me?fresh=true` calls Clerk's Backend API, which Clerk rate-limits: per user, at
+    /// most one call per this interval once the burst is spent (`1s`, `500ms`, `1m`; default
+    /// `1s`). Over it: 429 with `Retry-After`, and the stored profile is not touched.
+    #[arg(
+        long,
+        env = "FRESH_PROFILE_RATE",
+        value_name = "FRESH_PROFILE_RATE",
+        default_value = "1s",
+        value_parser = interval
+    )]
+    pub fresh_profile_rate: Duration,
+
+    /// How many `fresh=true` calls a user may make at once before `FRESH_PROFILE_RATE`
+    /// applies (default 3).
+    #[arg(
+        long,
+        env = "FRESH_PROFILE_BURST",
+        value_name = "FRESH_PROFILE_BURST",
+        default_value_t = 3,
+        value_parser = RangedU64ValueParser::<u32>::new().range(1..=1000)
+    )]
+    pub fresh_profile_burst: u32,
 
     /// On SIGTERM or Ctrl-C, keep serving this many milliseconds with `/readyz` answering 503
     /// `draining` (so a load balancer takes the instance out of rotation), then stop accepting
@@ -260,6 +340,30 @@ fn secret() -> ValueParser {
     ValueParser::new(|value: &str| Ok::<_, std::convert::Infallible>(SecretString::from(value)))
 }
 
+/// An interval: a whole number and a unit, `ms`, `s`, `m` or `h` (`500ms`, `1s`); at least
+/// 1 ms.
+fn interval(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let digits = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| "a whole number and a unit: 500ms, 1s, 1m or 1h".to_owned())?;
+    let unit_ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err("the unit is ms, s, m or h (500ms, 1s, 1m, 1h)".to_owned()),
+    };
+    match number.checked_mul(unit_ms) {
+        Some(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err("at least 1 ms, and at most a few centuries".to_owned()),
+    }
+}
+
 fn positive() -> RangedU64ValueParser<u64> {
     RangedU64ValueParser::<u64>::new().range(1..)
 }
@@ -286,7 +390,13 @@ impl Default for Config {
                 .expect("DEFAULT_BIND is a socket address"),
             cors_allowed_origins: Vec::new(),
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
+            keepalive_timeout_ms: DEFAULT_KEEPALIVE_TIMEOUT_MS,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            fresh_profile_rate: Duration::from_secs(1),
+            fresh_profile_burst: 3,
             shutdown_drain_ms: 0,
             log_format: LogFormat::Text,
             rust_log: None,
@@ -392,6 +502,8 @@ pub struct Settings {
     pub database: DatabaseUrl,
     /// The listen address.
     pub bind: SocketAddr,
+    /// The limits of each connection and of their number.
+    pub limits: crate::serve::Limits,
     /// The HTTP layer's settings.
     pub http: crate::http::Options,
     /// How long to keep serving after a shutdown signal.
@@ -446,6 +558,8 @@ impl Settings {
             request_timeout: Duration::from_millis(config.request_timeout_ms),
             max_body_bytes: config.max_body_bytes,
             cors_origins: cors_origins(&config.cors_allowed_origins)?,
+            fresh_profile_rate: config.fresh_profile_rate,
+            fresh_profile_burst: config.fresh_profile_burst,
         };
         let webhook = webhook(config.clerk_webhook_signing_secret.as_ref())?
             .map(|webhook| webhook.with_max_body_bytes(config.max_body_bytes));
@@ -472,6 +586,12 @@ impl Settings {
             backend,
             database,
             bind: config.bind,
+            limits: crate::serve::Limits {
+                header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+                keepalive_timeout: Duration::from_millis(config.keepalive_timeout_ms),
+                max_header_bytes: config.max_header_bytes,
+                max_connections: config.max_connections,
+            },
             http,
             shutdown_drain: Duration::from_millis(config.shutdown_drain_ms),
         })
@@ -883,8 +1003,15 @@ mod tests {
                 "BIND" => "127.0.0.1:9",
                 "LOG_FORMAT" => "json",
                 "RUST_LOG" => "debug",
+                "MAX_HEADER_BYTES" => "4096",
+                v if v.ends_with("_RATE") => "2s",
                 v if v.ends_with("_MS") || v.ends_with("_SECS") || v.ends_with("_BYTES") => "7",
-                v if v.ends_with("_CAPACITY") => "7",
+                v if v.ends_with("_CAPACITY")
+                    || v.ends_with("_BURST")
+                    || v.ends_with("_CONNECTIONS") =>
+                {
+                    "7"
+                }
                 _ => "x",
             };
             let flag = format!("--{}", variable.to_lowercase().replace('_', "-"));

@@ -45,6 +45,15 @@ pub enum ApiError {
     /// `reason` says which; nothing was written. Svix retries it, to no avail unless the
     /// signing secret is fixed.
     InvalidWebhook(WebhookError),
+    /// 429: over a rate limit (`reason` says which); `Retry-After` says when to come back.
+    TooManyRequests {
+        /// Machine-readable reason, e.g. `fresh-profile-rate-limited`.
+        reason: &'static str,
+        /// What was limited.
+        message: &'static str,
+        /// When a retry may succeed.
+        retry_after: std::time::Duration,
+    },
     /// 502: Clerk's Backend API failed or refused. The message never holds the secret key.
     BadGateway(String),
     /// 503: a feature this server is not configured for (`webhooks-not-configured`,
@@ -78,6 +87,7 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             ApiError::InvalidWebhook(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::NotConfigured { .. } | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -165,6 +175,9 @@ impl IntoResponse for ApiError {
                     webhook_message.as_str(),
                 )
             }
+            ApiError::TooManyRequests {
+                reason, message, ..
+            } => ("too_many_requests", Some(*reason), *message),
             ApiError::BadGateway(message) => {
                 ("bad_gateway", Some("backend-api-error"), message.as_str())
             }
@@ -188,10 +201,20 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if let ApiError::Timeout = this {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match this {
+            ApiError::Timeout => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::TooManyRequests { retry_after, .. } => {
+                // Whole seconds, rounded up, at least 1 (RFC 9110 §10.2.3).
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            }
+            _ => {}
         }
         response
     }

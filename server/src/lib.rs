@@ -27,7 +27,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod revocation;
-mod serve;
+pub mod serve;
 pub mod sync;
 
 use std::fmt;
@@ -156,6 +156,7 @@ pub async fn start(settings: Settings) -> Result<Server, StartError> {
         backend,
         database,
         bind,
+        limits,
         http: options,
         shutdown_drain: _,
     } = settings;
@@ -222,10 +223,14 @@ pub async fn start(settings: Settings) -> Result<Server, StartError> {
     let (stop, stopped) = watch::channel(false);
     let app = http::app(state.clone(), extra_routes);
     let mut shutdown = stopped.clone();
-    let serving = tokio::spawn(serve::serve(listener, app, async move {
+    serve::raise_open_file_limit(limits.max_connections);
+    let serving = tokio::spawn(serve::serve(listener, app, limits, async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     }));
-    let mut background = vec![tokio::spawn(prune_old_rows(db.clone(), stopped.clone()))];
+    let mut background = vec![
+        tokio::spawn(prune_old_rows(db.clone(), stopped.clone())),
+        tokio::spawn(forget_idle_rate_limits(state.clone(), stopped.clone())),
+    ];
     if db.backend() == Backend::Postgres {
         background.push(tokio::spawn(revocation::listen(
             db,
@@ -286,6 +291,20 @@ async fn prune_old_rows(db: Db, mut stop: watch::Receiver<bool>) {
             () = tokio::time::sleep(EVERY) => {}
             _ = stop.wait_for(|stop| *stop) => return,
         }
+    }
+}
+
+/// Forgets, every minute, the users whose `fresh=true` limit is back to full, so that its
+/// memory follows the users active in the last minutes, not every user ever seen.
+async fn forget_idle_rate_limits(state: AppState, mut stop: watch::Receiver<bool>) {
+    const EVERY: Duration = Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(EVERY) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        state.fresh_profiles().retain_recent();
+        state.fresh_profiles().shrink_to_fit();
     }
 }
 

@@ -132,7 +132,8 @@ pub async fn me(
     }))
 }
 
-/// Fetches the user from the Backend API and stores it, order-safe.
+/// Fetches the user from the Backend API and stores it, order-safe; at most as often as
+/// `FRESH_PROFILE_RATE` allows per user.
 async fn refresh(state: &AppState, user_id: &str) -> Result<(), ApiError> {
     let Some(backend) = state.backend() else {
         return Err(ApiError::NotConfigured {
@@ -141,6 +142,15 @@ async fn refresh(state: &AppState, user_id: &str) -> Result<(), ApiError> {
                       (and CLERK_API_URL if not https://api.clerk.com).",
         });
     };
+    if let Err(not_until) = state.fresh_profiles().check_key(&user_id.to_owned()) {
+        use governor::clock::Clock as _;
+        return Err(ApiError::TooManyRequests {
+            reason: "fresh-profile-rate-limited",
+            message: "Too many fresh profiles for this user: each is a call to Clerk's Backend \
+                      API, which Clerk rate-limits. Use the stored profile, or retry later.",
+            retry_after: not_until.wait_time_from(governor::clock::DefaultClock::default().now()),
+        });
+    }
     let user = backend.users().get(user_id).await.map_err(|err| {
         tracing::warn!(
             error = %err,

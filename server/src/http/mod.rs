@@ -45,7 +45,7 @@ mod state;
 pub mod webhooks;
 
 pub use extract::Json;
-pub use state::{AppState, Options};
+pub use state::{AppState, FreshProfileLimit, Options};
 
 /// The header carrying the request id.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -55,13 +55,19 @@ const LONGEST_TIMEOUT: Duration = Duration::from_secs(30 * 365 * 86_400);
 pub struct ObserveLayer {
     state: AppState,
     timeout: Duration,
+    max_body_bytes: u64,
 }
 
 impl ObserveLayer {
-    /// The layer recording into `state`'s metrics, with its request timeout.
+    /// The layer recording into `state`'s metrics, with its request timeout and body limit.
     pub fn new(state: AppState) -> Self {
         let timeout = state.options().request_timeout.min(LONGEST_TIMEOUT);
-        ObserveLayer { state, timeout }
+        let max_body_bytes = u64::try_from(state.options().max_body_bytes).unwrap_or(u64::MAX);
+        ObserveLayer {
+            state,
+            timeout,
+            max_body_bytes,
+        }
     }
 }
 
@@ -73,6 +79,7 @@ impl<S> Layer<S> for ObserveLayer {
             inner,
             state: self.state.clone(),
             timeout: self.timeout,
+            max_body_bytes: self.max_body_bytes,
         }
     }
 }
@@ -83,6 +90,7 @@ pub struct Observe<S> {
     inner: S,
     state: AppState,
     timeout: Duration,
+    max_body_bytes: u64,
 }
 
 impl<S> Service<Request> for Observe<S>
@@ -116,14 +124,25 @@ where
         );
         // The deadline counts from `started`: one clock read fewer than `tokio::time::timeout`.
         let deadline = tokio::time::Instant::from_std(started) + self.timeout;
-        let (inner, route) = {
+        let (inner, route) = if declares_more_than(&request, self.max_body_bytes) {
+            // Refused before any of the body is read (so without `100 Continue`): hyper then
+            // closes the connection rather than read the body.
+            let refused = ApiError::PayloadTooLarge.into_response();
+            (
+                Answer::Ready {
+                    response: Some(refused),
+                },
+                None,
+            )
+        } else {
             let _entered = span.enter();
             MATCHED_ROUTE.set(None);
             let inner = self.inner.call(request);
-            (inner, MATCHED_ROUTE.take())
+            let future = tokio::time::timeout_at(deadline, inner);
+            (Answer::Pending { future }, MATCHED_ROUTE.take())
         };
         ObserveFuture {
-            inner: tokio::time::timeout_at(deadline, inner),
+            inner,
             route,
             span,
             started,
@@ -135,11 +154,50 @@ where
     }
 }
 
+/// Whether the request declares a `Content-Length` above `limit`.
+fn declares_more_than(request: &Request, limit: u64) -> bool {
+    request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok())
+        .and_then(|length| length.parse::<u64>().ok())
+        .is_some_and(|length| length > limit)
+}
+
+pin_project! {
+    /// What a request is answered with: the application's response within the timeout, or a
+    /// refusal decided before calling it.
+    #[project = AnswerProjection]
+    enum Answer<F> {
+        Pending { #[pin] future: tokio::time::Timeout<F> },
+        Ready { response: Option<Response> },
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Answer<F> {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        match self.project() {
+            AnswerProjection::Pending { future } => Poll::Ready(match ready!(future.poll(cx)) {
+                Ok(Ok(response)) => response,
+                Ok(Err(never)) => match never {},
+                Err(_elapsed) => ApiError::Timeout.into_response(),
+            }),
+            AnswerProjection::Ready { response } => {
+                Poll::Ready(response.take().unwrap_or_else(|| {
+                    ApiError::Internal("polled after completion".into()).into_response()
+                }))
+            }
+        }
+    }
+}
+
 pin_project! {
     /// The response future of [`Observe`].
     pub struct ObserveFuture<F> {
         #[pin]
-        inner: tokio::time::Timeout<F>,
+        inner: Answer<F>,
         // Set once the router has matched a route (see `RouteLabelLayer`).
         route: Option<MatchedPath>,
         span: Span,
@@ -173,12 +231,7 @@ where
                 polled
             }
         };
-        let outcome = ready!(polled);
-        let mut response = match outcome {
-            Ok(Ok(response)) => response,
-            Ok(Err(never)) => match never {},
-            Err(_elapsed) => ApiError::Timeout.into_response(),
-        };
+        let mut response = ready!(polled);
         if let Some(request_id) = this.request_id.take() {
             response
                 .headers_mut()

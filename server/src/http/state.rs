@@ -23,6 +23,7 @@ struct Inner {
     webhook: Option<Webhook>,
     backend: Option<clerk_backend::Client>,
     metrics: Metrics,
+    fresh_profiles: FreshProfileLimit,
     options: Options,
     /// Set once a shutdown signal starts the drain period: `/readyz` answers 503.
     draining: AtomicBool,
@@ -37,7 +38,14 @@ pub struct Options {
     pub max_body_bytes: usize,
     /// Origins allowed by CORS; empty: no CORS headers.
     pub cors_origins: Vec<HeaderValue>,
+    /// Per user, one `GET /v1/me?fresh=true` per this interval once the burst is spent.
+    pub fresh_profile_rate: Duration,
+    /// The `fresh=true` calls a user may make at once.
+    pub fresh_profile_burst: u32,
 }
+
+/// The per-user limit of Backend API calls made by `GET /v1/me?fresh=true`.
+pub type FreshProfileLimit = governor::DefaultKeyedRateLimiter<String>;
 
 impl AppState {
     /// The state of a server using `db` and `verifier`, verifying webhooks with `webhook`
@@ -52,6 +60,14 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 metrics: Metrics::new(&verifier),
+                fresh_profiles: governor::RateLimiter::keyed(
+                    governor::Quota::with_period(options.fresh_profile_rate)
+                        .unwrap_or(governor::Quota::per_second(std::num::NonZeroU32::MIN))
+                        .allow_burst(
+                            std::num::NonZeroU32::new(options.fresh_profile_burst)
+                                .unwrap_or(std::num::NonZeroU32::MIN),
+                        ),
+                ),
                 db,
                 verifier,
                 webhook,
@@ -85,6 +101,11 @@ impl AppState {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The per-user limit of `GET /v1/me?fresh=true`.
+    pub fn fresh_profiles(&self) -> &FreshProfileLimit {
+        &self.inner.fresh_profiles
     }
 
     /// The HTTP settings.

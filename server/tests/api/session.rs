@@ -100,6 +100,8 @@ async fn with_backend_api(db: Db) -> TestApp {
     TestApp::start_with_clerk(clerk, db, |c| {
         c.clerk.clerk_secret_key = Some(secret_key.into());
         c.clerk.clerk_api_url = Some(api_url);
+        // These tests call fresh=true in quick succession; the limit has a test of its own.
+        c.fresh_profile_burst = 100;
     })
     .await
 }
@@ -199,4 +201,45 @@ async fn backend_api_failures_are_502_and_never_show_the_secret_key() {
     }
     app.clerk.set_backend_fault(Fault::None);
     assert_eq!(app.get("/v1/me?fresh=true", &token).await.status, 200);
+}
+
+#[tokio::test]
+async fn fresh_profiles_are_limited_per_user_with_429_and_retry_after() {
+    let clerk = clerk().await;
+    let (secret_key, api_url) = (clerk.secret_key(), clerk.api_url().to_owned());
+    let app = TestApp::start_with_clerk(clerk, Db::Sqlite, |c| {
+        c.clerk.clerk_secret_key = Some(secret_key.into());
+        c.clerk.clerk_api_url = Some(api_url);
+        c.fresh_profile_burst = 2;
+        c.fresh_profile_rate = std::time::Duration::from_secs(30);
+    })
+    .await;
+    let ada = app
+        .clerk
+        .create_user(NewUser::new().email("ada@example.com"))
+        .unwrap();
+    let grace = app
+        .clerk
+        .create_user(NewUser::new().email("grace@example.com"))
+        .unwrap();
+    let (ada_token, grace_token) = (app.token(&ada.id), app.token(&grace.id));
+    for _ in 0..2 {
+        let reply = app.get("/v1/me?fresh=true", &ada_token).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let calls = app.clerk.requests(clerk_emulator::Endpoint::BackendApi);
+    let limited = app.get("/v1/me?fresh=true", &ada_token).await;
+    assert_eq!(limited.status, 429, "{}", limited.text);
+    assert_eq!(limited.json["error"], "too_many_requests");
+    assert_eq!(limited.json["reason"], "fresh-profile-rate-limited");
+    let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        app.clerk.requests(clerk_emulator::Endpoint::BackendApi),
+        calls,
+        "no Backend API call over the limit"
+    );
+    // The stored profile still answers, and another user has a limit of their own.
+    assert_eq!(app.get("/v1/me", &ada_token).await.status, 200);
+    assert_eq!(app.get("/v1/me?fresh=true", &grace_token).await.status, 200);
 }
