@@ -200,9 +200,7 @@ pub async fn start(settings: Settings) -> Result<Server, StartError> {
         );
     }
     let state = AppState::new(db.clone(), verifier.clone(), webhook, backend, options);
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|err| StartError::Listen(bind, err))?;
+    let listener = serve::listen(bind).map_err(|err| StartError::Listen(bind, err))?;
     let addr = listener
         .local_addr()
         .map_err(|err| StartError::Listen(bind, err))?;

@@ -13,6 +13,7 @@ mod burst;
 mod clerk_unreachable;
 mod crash;
 mod database;
+mod edge;
 mod load;
 mod memory;
 mod pg;
