@@ -8,9 +8,10 @@
 //! a handler that checks a requirement returns its [`ClerkRejection`] through
 //! [`ApiError::Refused`], whose body and headers are clerk-axum's own.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clerk_axum::ClerkRejection;
@@ -35,11 +36,10 @@ pub enum ApiError {
     PayloadTooLarge,
     /// 415: a JSON body without `Content-Type: application/json`.
     UnsupportedMediaType,
-    /// 422: well-formed JSON with the wrong shape (a number where a string belongs, a missing
-    /// field).
-    Unprocessable(String),
-    /// 422: values that break a rule, by field name.
-    Validation(BTreeMap<&'static str, String>),
+    /// 422: values that break a rule, or well-formed JSON of the wrong shape (a number where a
+    /// string belongs, a missing or unknown field), by field name (`$` for the body as a
+    /// whole): one shape whatever the cause.
+    Validation(BTreeMap<Cow<'static, str>, String>),
     /// 400: a webhook delivery that does not verify (missing headers, a bad signature, a
     /// timestamp more than 5 minutes away) or whose verified body is not a Clerk event.
     /// `reason` says which; nothing was written. Svix retries it, to no avail unless the
@@ -80,9 +80,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unprocessable(_) | ApiError::Validation(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::InvalidWebhook(WebhookError::BodyTooLarge { .. }) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -95,17 +93,17 @@ impl ApiError {
     }
 
     /// A 422 for one field.
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Validation(BTreeMap::from([(field, message.into())]))
+    pub fn invalid(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        ApiError::Validation(BTreeMap::from([(field.into(), message.into())]))
     }
 }
 
-/// The JSON body of the errors this server answers itself (400, 404, 405, 413, 415, 422 for a
-/// body of the wrong shape, 502, 503), except a validation error's.
+/// The JSON body of the errors this server answers itself (400, 404, 405, 413, 415, 429, 502,
+/// 503), except a validation error's (422).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody<'a> {
     /// `bad_request`, `not_found`, `method_not_allowed`, `payload_too_large`,
-    /// `unsupported_media_type`, `unprocessable`, `invalid_webhook`, `bad_gateway`,
+    /// `unsupported_media_type`, `invalid_webhook`, `too_many_requests`, `bad_gateway`,
     /// `unavailable`, `timeout`, `internal`.
     #[schema(example = "not_found")]
     pub error: &'a str,
@@ -127,7 +125,7 @@ pub struct ValidationErrorBody<'a> {
     pub message: &'a str,
     /// What is wrong, by field name.
     #[schema(value_type = Object, example = json!({"title": "must be 1 to 200 characters"}))]
-    pub fields: &'a BTreeMap<&'static str, String>,
+    pub fields: &'a BTreeMap<Cow<'static, str>, String>,
 }
 
 impl IntoResponse for ApiError {
@@ -166,7 +164,6 @@ impl IntoResponse for ApiError {
                 None,
                 "Send the body as JSON with Content-Type: application/json.",
             ),
-            ApiError::Unprocessable(message) => ("unprocessable", None, message),
             ApiError::InvalidWebhook(err) => {
                 webhook_message = err.to_string();
                 (
@@ -229,24 +226,6 @@ impl From<ClerkRejection> for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         ApiError::Internal(Box::new(err))
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        match rejection {
-            JsonRejection::JsonDataError(err) => ApiError::Unprocessable(err.body_text()),
-            JsonRejection::JsonSyntaxError(err) => ApiError::BadRequest(err.body_text()),
-            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-            JsonRejection::BytesRejection(err) => {
-                if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::BadRequest(err.body_text())
-                }
-            }
-            other => ApiError::BadRequest(other.body_text()),
-        }
     }
 }
 

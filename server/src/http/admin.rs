@@ -9,13 +9,13 @@
 
 use axum::extract::State;
 use clerk_axum::{Check, Require};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{timestamp, Json, Query};
-use super::page::{page, PageParams};
+use super::page::{invalid_cursor, limit, page};
 use super::AppState;
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
 
@@ -27,6 +27,29 @@ clerk_axum::requirement!(
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(users))
+}
+
+/// The longest user id a cursor may hold.
+const MAX_CURSOR_LEN: usize = 128;
+
+/// The query of `GET /v1/admin/users`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListParams {
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page: the id of its last user, 1 to 128 letters,
+    /// digits and underscores as Clerk's ids are (the page goes on with the ids after it);
+    /// absent for the first page.
+    #[param(pattern = "^[A-Za-z0-9_]{1,128}$")]
+    pub cursor: Option<String>,
+}
+
+/// Whether `id` has the form of a Clerk id, exactly as [`UserListParams::cursor`]'s pattern.
+fn is_user_id(id: &str) -> bool {
+    (1..=MAX_CURSOR_LEN).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A member of the organization, as the webhooks last described them.
@@ -97,12 +120,12 @@ const MEMBERS: &str = "SELECT u.id, u.email, u.first_name, u.last_name, u.image_
      WHERE m.org_id = $1 AND m.deleted = FALSE AND u.deleted = FALSE AND u.id > $2 \
      ORDER BY u.id LIMIT $3";
 
-/// `GET /v1/admin/users`: the active organization's users, by user id.
+/// The active organization's users, by user id.
 #[utoipa::path(
     get,
     path = "/v1/admin/users",
     tag = "admin",
-    params(PageParams),
+    params(UserListParams),
     security(("clerk" = [])),
     responses(
         (status = 200, description = "A page of the organization's users", body = UserPage),
@@ -114,10 +137,15 @@ const MEMBERS: &str = "SELECT u.id, u.email, u.first_name, u.last_name, u.image_
 pub async fn users(
     State(state): State<AppState>,
     Require(auth, ..): Require<ListUsers>,
-    Query(params): Query<PageParams>,
+    Query(params): Query<UserListParams>,
 ) -> Result<Json<UserPage>, ApiError> {
-    let limit = params.limit()?;
-    let after = params.after()?;
+    let limit = limit(params.limit)?;
+    let after = params.cursor;
+    if after.as_deref().is_some_and(|id| !is_user_id(id)) {
+        return Err(invalid_cursor(
+            "a user id (1 to 128 letters, digits or underscores)",
+        ));
+    }
     // Allowed only with an organization role or permission, so there is an organization.
     let org_id = auth.org_id().unwrap_or_default();
     let rows = sqlx::query_as::<_, MemberRow>(MEMBERS)

@@ -25,7 +25,9 @@ pub struct Health {
     pub status: &'static str,
 }
 
-/// `GET /healthz`: 200 while the process runs. No dependency is checked: a liveness probe
+/// Whether the process is up: 200 while it runs.
+///
+/// No dependency is checked: a liveness probe
 /// must not restart the server because Clerk or the database is down.
 #[utoipa::path(
     get,
@@ -73,7 +75,9 @@ pub struct DatabaseReadiness {
     pub error: Option<String>,
 }
 
-/// `GET /readyz`: 200 when the signing keys are usable and the database answers, else 503
+/// Whether the server can serve: its signing keys and its database.
+///
+/// 200 when the signing keys are usable and the database answers, else 503
 /// with the part that is down. The server keeps trying to load keys in the background, so it
 /// becomes ready on its own once Clerk answers.
 #[utoipa::path(

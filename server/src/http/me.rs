@@ -35,7 +35,7 @@ pub struct Protected<'a> {
     pub email: Option<&'a str>,
 }
 
-/// `GET /protected`: who is calling, from the token alone (no database).
+/// Who is calling, from the token alone (no database).
 #[utoipa::path(
     get,
     path = "/protected",
@@ -99,7 +99,7 @@ pub struct MeParams {
     pub fresh: bool,
 }
 
-/// `GET /v1/me`: the session's claims and the user's stored profile.
+/// The session's claims and the user's stored profile.
 #[utoipa::path(
     get,
     path = "/v1/me",
@@ -109,8 +109,9 @@ pub struct MeParams {
     responses(
         (status = 200, description = "The session and the user's profile", body = Me),
         (status = 400, description = "A malformed query", body = ErrorBody),
+        (status = 429, description = "`fresh=true` more often than `FRESH_PROFILE_RATE` allows for this user (`reason`: `fresh-profile-rate-limited`); the stored profile is untouched", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 502, description = "`fresh=true`: Clerk's Backend API failed (`reason`: `backend-api-error`)", body = ErrorBody),
-        (status = 503, description = "`fresh=true` without `CLERK_SECRET_KEY` (`reason`: `backend-api-not-configured`)", body = ErrorBody),
+        (status = 503, description = "No signing key can be had (`keys-unavailable`), the request took longer than `REQUEST_TIMEOUT_MS` (`timeout`), or `fresh=true` without `CLERK_SECRET_KEY` (`backend-api-not-configured`)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait, when retrying may help"))),
     )
 )]
 pub async fn me(

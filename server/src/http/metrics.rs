@@ -13,7 +13,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(metrics))
 }
 
-/// `GET /metrics`.
+/// The server's metrics, in Prometheus' text format.
 #[utoipa::path(
     get,
     path = "/metrics",

@@ -19,12 +19,12 @@ use axum::http::StatusCode;
 use clerk_auth::Check;
 use clerk_axum::ClerkAuth;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{timestamp, Json, Query};
-use super::page::{invalid_cursor, page, PageParams};
+use super::page::{invalid_cursor, limit, page};
 use super::AppState;
 use crate::db::now_ms;
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
@@ -214,6 +214,21 @@ impl Stored {
     }
 }
 
+/// The query of `GET /v1/notes`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NoteListParams {
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page: `<created_at>.<id>` of its last note (Unix
+    /// milliseconds, then the note's id); absent for the first page.
+    #[param(
+        pattern = "^[0-9]{1,15}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
+    pub cursor: Option<String>,
+}
+
 /// A page of notes, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NotePage {
@@ -228,12 +243,18 @@ pub struct NotePage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNote {
-    /// 1 to 200 characters after trimming.
-    #[schema(example = "Quarterly plan")]
+    /// 1 to 200 characters, not all white space; stored without its leading and trailing
+    /// white space.
+    #[schema(
+        example = "Quarterly plan",
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub title: String,
     /// Up to 10,000 characters (default empty).
     #[serde(default)]
-    #[schema(example = "Ship the reference server.")]
+    #[schema(example = "Ship the reference server.", max_length = 10000)]
     pub body: String,
 }
 
@@ -241,13 +262,19 @@ pub struct NewNote {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotePatch {
-    /// 1 to 200 characters after trimming.
+    /// 1 to 200 characters, not all white space (stored trimmed); absent or `null`: unchanged.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub title: Option<String>,
-    /// Up to 10,000 characters.
+    /// Up to 10,000 characters; absent or `null`: unchanged.
+    #[schema(max_length = 10000)]
     pub body: Option<String>,
 }
 
-/// `GET /v1/notes`: the scope's notes, newest first.
+/// The scope's notes, newest first.
 ///
 /// Pagination is by cursor (keyset): each page gives `next_cursor`, which returns the notes
 /// after the last one of that page, so pages neither skip nor repeat notes when others are
@@ -256,7 +283,7 @@ pub struct NotePatch {
     get,
     path = "/v1/notes",
     tag = "notes",
-    params(PageParams),
+    params(NoteListParams),
     security(("clerk" = [])),
     responses(
         (status = 200, description = "A page of notes", body = NotePage),
@@ -267,13 +294,10 @@ pub struct NotePatch {
 pub async fn list(
     State(state): State<AppState>,
     auth: ClerkAuth,
-    Query(params): Query<PageParams>,
+    Query(params): Query<NoteListParams>,
 ) -> Result<Json<NotePage>, ApiError> {
-    let limit = params.limit()?;
-    let after = params
-        .after()?
-        .map(|text| split_position(&text))
-        .transpose()?;
+    let limit = limit(params.limit)?;
+    let after = params.cursor.as_deref().map(split_position).transpose()?;
     let scope = Scope::of(&auth);
     let query = match &after {
         None => sqlx::query_as::<_, Stored>(scope.sql().list)
@@ -295,7 +319,7 @@ pub async fn list(
     }))
 }
 
-/// `POST /v1/notes`: a new note in the scope.
+/// A new note in the scope.
 #[utoipa::path(
     post,
     path = "/v1/notes",
@@ -304,10 +328,11 @@ pub async fn list(
     security(("clerk" = [])),
     responses(
         (status = 201, description = "Created", body = Note),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 403, body = clerk_axum::openapi::AuthErrorBody, description = "In an organization, without `org:notes:write` or `org:admin`"),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Invalid fields", body = ValidationErrorBody),
+        (status = 413, description = "Body over `MAX_BODY_BYTES`", body = ErrorBody),
+        (status = 415, description = "No `Content-Type: application/json`", body = ErrorBody),
+        (status = 422, description = "Invalid fields, or JSON of another shape", body = ValidationErrorBody),
     )
 )]
 pub async fn create(
@@ -343,7 +368,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(stored.into_note())))
 }
 
-/// `GET /v1/notes/{id}`: one note of the scope.
+/// One note of the scope.
 #[utoipa::path(
     get,
     path = "/v1/notes/{id}",
@@ -364,7 +389,7 @@ pub async fn get(
     Ok(Json(stored.into_note()))
 }
 
-/// `PATCH /v1/notes/{id}`: changes the title, the body, or both.
+/// Changes a note's title, body, or both.
 #[utoipa::path(
     patch,
     path = "/v1/notes/{id}",
@@ -374,11 +399,12 @@ pub async fn get(
     security(("clerk" = [])),
     responses(
         (status = 200, description = "The updated note", body = Note),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 403, body = clerk_axum::openapi::AuthErrorBody, description = "In an organization, without `org:notes:write` or `org:admin`"),
         (status = 404, description = "No such note in this scope", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Invalid fields", body = ValidationErrorBody),
+        (status = 413, description = "Body over `MAX_BODY_BYTES`", body = ErrorBody),
+        (status = 415, description = "No `Content-Type: application/json`", body = ErrorBody),
+        (status = 422, description = "Invalid fields, or JSON of another shape", body = ValidationErrorBody),
     )
 )]
 pub async fn update(
@@ -408,7 +434,7 @@ pub async fn update(
         .ok_or(ApiError::NotFound)
 }
 
-/// `DELETE /v1/notes/{id}`.
+/// Deletes a note.
 #[utoipa::path(
     delete,
     path = "/v1/notes/{id}",
@@ -461,12 +487,12 @@ fn validate(title: Option<&str>, body: Option<&str>) -> Result<Option<String>, A
     let title = match title.map(valid_title).transpose() {
         Ok(title) => title,
         Err(message) => {
-            fields.insert("title", message);
+            fields.insert("title".into(), message);
             None
         }
     };
     if let Some(Err(message)) = body.map(valid_body) {
-        fields.insert("body", message);
+        fields.insert("body".into(), message);
     }
     if fields.is_empty() {
         Ok(title)
@@ -476,16 +502,18 @@ fn validate(title: Option<&str>, body: Option<&str>) -> Result<Option<String>, A
 }
 
 /// The title, trimmed, if it has 1 to 200 characters.
+/// The title, trimmed, if it has 1 to 200 characters as sent and is not all white space
+/// (Unicode's `White_Space`, which the OpenAPI schema's pattern lists).
 fn valid_title(title: &str) -> Result<String, String> {
-    let title = title.trim();
     let chars = title.chars().count();
-    if chars == 0 {
-        return Err("must not be empty".to_owned());
-    }
     if chars > MAX_TITLE_CHARS {
         return Err(format!(
             "must be at most {MAX_TITLE_CHARS} characters (it has {chars})"
         ));
+    }
+    let title = title.trim();
+    if title.is_empty() {
+        return Err("must not be empty or white space only".to_owned());
     }
     Ok(title.to_owned())
 }
@@ -500,14 +528,29 @@ fn valid_body(body: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The position a page of notes ended at: `<created_at>.<id>` (see [`list`]).
+/// The position a page of notes ended at: `<created_at>.<id>`, 1 to 15 digits then a note id
+/// (a UUID in lowercase, hyphenated), exactly the pattern of [`NoteListParams::cursor`].
 fn split_position(text: &str) -> Result<(i64, String), ApiError> {
-    let (created_at, id) = text.split_once('.').ok_or_else(invalid_cursor)?;
-    let created_at = created_at.parse().map_err(|_| invalid_cursor())?;
-    if id.is_empty() {
-        return Err(invalid_cursor());
+    let invalid = || invalid_cursor("<created_at>.<id>");
+    let (created_at, id) = text.split_once('.').ok_or_else(invalid)?;
+    if created_at.is_empty()
+        || created_at.len() > 15
+        || !created_at.bytes().all(|b| b.is_ascii_digit())
+        || !is_note_id(id)
+    {
+        return Err(invalid());
     }
+    let created_at = created_at.parse().map_err(|_| invalid())?;
     Ok((created_at, id.to_owned()))
+}
+
+/// A note id: 8-4-4-4-12 lowercase hexadecimal digits.
+fn is_note_id(id: &str) -> bool {
+    id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
 }
 
 #[cfg(test)]
@@ -523,9 +566,56 @@ mod tests {
                 "0192f1a4-7b7e-7c3e-9b1e-2f6a1c9d8e7f".to_owned()
             )
         );
-        for bad in ["x.y", "1.", "nodot"] {
+        for bad in [
+            "x.y",
+            "1.",
+            "nodot",
+            "1.0192F1A4-7B7E-7C3E-9B1E-2F6A1C9D8E7F",
+            "1234567890123456.0192f1a4-7b7e-7c3e-9b1e-2f6a1c9d8e7f",
+            "-1.0192f1a4-7b7e-7c3e-9b1e-2f6a1c9d8e7f",
+            "1.0192f1a47b7e7c3e9b1e2f6a1c9d8e7f",
+        ] {
             assert!(split_position(bad).is_err(), "{bad}");
         }
+    }
+
+    /// The white space the title's pattern refuses alone is exactly what `str::trim` removes.
+    #[test]
+    fn the_title_pattern_lists_exactly_unicode_white_space() {
+        let schema = serde_json::to_value(<NewNote as utoipa::PartialSchema>::schema()).unwrap();
+        let pattern = schema["properties"]["title"]["pattern"].as_str().unwrap();
+        let listed = pattern
+            .trim_start_matches("[^")
+            .trim_end_matches(']')
+            .replace("\\t", "\t")
+            .replace("\\n", "\n")
+            .replace("\\f", "\u{c}")
+            .replace("\\r", "\r");
+        let mut set = std::collections::BTreeSet::new();
+        let mut rest = listed.as_str();
+        let unicode =
+            |text: &str| char::from_u32(u32::from_str_radix(&text[2..6], 16).unwrap()).unwrap();
+        while !rest.is_empty() {
+            let (c, len) = if rest.starts_with("\\u") {
+                (unicode(rest), 6)
+            } else {
+                let c = rest.chars().next().unwrap();
+                (c, c.len_utf8())
+            };
+            rest = &rest[len..];
+            if let Some(range) = rest.strip_prefix('-') {
+                let end = unicode(range);
+                set.extend(c..=end);
+                rest = &range[6..];
+            } else {
+                set.insert(c);
+            }
+        }
+        let white: std::collections::BTreeSet<char> = (0..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_whitespace())
+            .collect();
+        assert_eq!(set, white);
     }
 
     #[test]

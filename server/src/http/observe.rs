@@ -154,9 +154,13 @@ where
     }
 }
 
-/// Whether the request declares a `Content-Length` above `limit`.
+/// Whether the request, of a method that takes a body, declares a `Content-Length` above
+/// `limit` (the other methods' handlers never read a body).
 fn declares_more_than(request: &Request, limit: u64) -> bool {
-    request
+    matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH
+    ) && request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|length| length.to_str().ok())

@@ -1,11 +1,7 @@
-//! Pagination by cursor (keyset): `limit` (1 to 100, default 20) and an opaque `cursor`, the
-//! `next_cursor` of the previous page, so pages neither skip nor repeat items when others are
-//! added meanwhile.
-
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use serde::Deserialize;
-use utoipa::IntoParams;
+//! Pagination by cursor (keyset): `limit` (1 to 100, default 20) and a `cursor`, the
+//! `next_cursor` of the previous page: the position of its last item (`<created_at>.<id>` for
+//! notes, a user id for users), so that pages neither skip nor repeat items when others are
+//! added meanwhile. Each list declares its cursor's exact form in its parameters.
 
 use crate::error::ApiError;
 
@@ -14,58 +10,28 @@ pub const DEFAULT_LIMIT: i64 = 20;
 /// The most items per page.
 pub const MAX_LIMIT: i64 = 100;
 
-/// The query parameters of a paginated list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageParams {
-    /// Items per page, 1 to 100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page; absent for the first page.
-    pub cursor: Option<String>,
-}
-
-impl PageParams {
-    /// The page size, or a 422 outside 1 to 100.
-    pub fn limit(&self) -> Result<i64, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if (1..=MAX_LIMIT).contains(&limit) {
-            Ok(limit)
-        } else {
-            Err(ApiError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ))
-        }
-    }
-
-    /// Where the previous page ended, as [`encode_cursor`] wrote it; a 400 for anything else.
-    pub fn after(&self) -> Result<Option<String>, ApiError> {
-        self.cursor.as_deref().map(decode_cursor).transpose()
+/// The page size, or a 422 outside 1 to 100.
+pub fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ))
     }
 }
 
-/// The cursor for a page ending at `position`: base64url, so its form is nobody's business.
-pub fn encode_cursor(position: &str) -> String {
-    URL_SAFE_NO_PAD.encode(position)
-}
-
-fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    let text = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|text| !text.is_empty());
-    text.ok_or_else(invalid_cursor)
-}
-
-/// The 400 for a cursor this API did not give.
-pub fn invalid_cursor() -> ApiError {
-    ApiError::BadRequest("`cursor` is not a cursor this API gave.".to_owned())
+/// The 400 for a cursor not of the list's form.
+pub fn invalid_cursor(form: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "`cursor` must be {form}: the next_cursor of a page."
+    ))
 }
 
 /// The page of `rows` (queried with `LIMIT limit + 1`): at most `limit` of them, and the cursor
-/// after the last when there are more.
+/// (the position of the last) when there are more.
 pub fn page<T>(
     mut rows: Vec<T>,
     limit: i64,
@@ -76,7 +42,7 @@ pub fn page<T>(
         return (rows, None);
     }
     rows.truncate(limit);
-    let next = rows.last().map(|last| encode_cursor(&position(last)));
+    let next = rows.last().map(position);
     (rows, next)
 }
 
@@ -84,32 +50,13 @@ pub fn page<T>(
 mod tests {
     use super::*;
 
-    fn params(limit: Option<i64>, cursor: Option<&str>) -> PageParams {
-        PageParams {
-            limit,
-            cursor: cursor.map(str::to_owned),
-        }
-    }
-
     #[test]
     fn limits_are_bounded() {
-        assert_eq!(params(None, None).limit().unwrap(), 20);
-        assert_eq!(params(Some(1), None).limit().unwrap(), 1);
-        assert_eq!(params(Some(100), None).limit().unwrap(), 100);
-        assert!(params(Some(0), None).limit().is_err());
-        assert!(params(Some(101), None).limit().is_err());
-    }
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_refused() {
-        let cursor = encode_cursor("1700000000000.0192f1a4");
-        assert_eq!(
-            params(None, Some(&cursor)).after().unwrap().as_deref(),
-            Some("1700000000000.0192f1a4")
-        );
-        for bad in ["", "!!!", "/w"] {
-            assert!(params(None, Some(bad)).after().is_err(), "{bad}");
-        }
+        assert_eq!(limit(None).unwrap(), 20);
+        assert_eq!(limit(Some(1)).unwrap(), 1);
+        assert_eq!(limit(Some(100)).unwrap(), 100);
+        assert!(limit(Some(0)).is_err());
+        assert!(limit(Some(101)).is_err());
     }
 
     #[test]
@@ -118,6 +65,6 @@ mod tests {
         assert_eq!((rows, next), (vec![1, 2, 3], None));
         let (rows, next) = page(vec![1, 2, 3, 4], 3, |n| n.to_string());
         assert_eq!(rows, [1, 2, 3]);
-        assert_eq!(next, Some(encode_cursor("3")));
+        assert_eq!(next.as_deref(), Some("3"));
     }
 }

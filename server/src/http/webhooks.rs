@@ -60,15 +60,15 @@ pub struct WebhookErrorBody {
     pub message: String,
 }
 
-/// `POST /webhooks/clerk`: one Svix delivery of a Clerk event.
+/// One Svix delivery of a Clerk event.
 #[utoipa::path(
     post,
     path = "/webhooks/clerk",
     tag = "webhooks",
     params(
-        ("svix-id" = String, Header, description = "The message id: a redelivery has the same"),
-        ("svix-timestamp" = String, Header, description = "Unix seconds; refused when more than 5 minutes away"),
-        ("svix-signature" = String, Header, description = "`v1,<base64 HMAC-SHA256>`, space-separated"),
+        ("svix-id" = String, Header, min_length = 1, description = "The message id: a redelivery has the same"),
+        ("svix-timestamp" = String, Header, pattern = "^[0-9]+$", description = "Unix seconds; refused when more than 5 minutes away"),
+        ("svix-signature" = String, Header, min_length = 1, description = "`v1,<base64 HMAC-SHA256>`, space-separated"),
     ),
     request_body(content = Object, description = "A Clerk event: `{\"type\", \"object\": \"event\", \"data\", \"timestamp\", \"instance_id\"}`, exactly as signed", content_type = "application/json"),
     responses(
