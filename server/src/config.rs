@@ -29,8 +29,10 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/api.db?mode=rwc";
 /// The default request timeout, in milliseconds.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
-/// The default largest request body, in bytes (64 KiB).
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// The default largest request body, in bytes (128 KiB): the largest valid note in any JSON
+/// encoding fits (10,000 characters of body and 200 of title, each escaped as a `\uXXXX`
+/// surrogate pair, 12 bytes: about 122 KB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 128 * 1024;
 /// The default time a request head may take, from a connection's opening or a request's
 /// first byte, in milliseconds.
 pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
@@ -799,7 +801,7 @@ mod tests {
         let config = Config::default();
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(config.request_timeout_ms, 10_000);
-        assert_eq!(config.max_body_bytes, 65_536);
+        assert_eq!(config.max_body_bytes, 131_072);
         assert!(config.cors_allowed_origins.is_empty());
         assert_eq!(
             parse(&[]).unwrap().request_timeout_ms,

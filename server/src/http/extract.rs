@@ -16,6 +16,7 @@ use crate::error::ApiError;
 /// JSON in and out. As an extractor, its failures are [`ApiError`]s: no JSON content type
 /// 415, too large 413, malformed JSON 400, and JSON of the wrong shape 422 with the field at
 /// fault (`title`, or `$` for the body as a whole), in the same shape as a validation error.
+/// The body must be a JSON object (every body of this API is one).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -39,6 +40,11 @@ where
                     ApiError::BadRequest(rejection.body_text())
                 }
             })?;
+        // Every body this API takes is a JSON object: serde would also read a struct from an
+        // array of its fields, which no client means and the OpenAPI document does not allow.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::invalid("$", "must be a JSON object"));
+        }
         let not_json = |err: &serde_json::Error| {
             ApiError::BadRequest(format!("The body is not valid JSON: {err}."))
         };
