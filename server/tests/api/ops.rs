@@ -399,7 +399,7 @@ async fn without_configured_origins_there_are_no_cors_headers() {
 async fn a_body_over_the_limit_is_413() {
     let app = TestApp::start(Db::Sqlite).await;
     let token = app.token("user_ada");
-    let big = json!({"title": "big", "body": "x".repeat(70_000)});
+    let big = json!({"title": "big", "body": "x".repeat(140_000)});
     let reply = app.post("/v1/notes", &token, big).await;
     assert_eq!(reply.status, 413, "{}", reply.text);
     assert_eq!(reply.json["error"], "payload_too_large");
