@@ -486,7 +486,7 @@ async fn refused_deliveries_write_nothing(db: Db) {
 
     let big = serde_json::to_vec(&event(
         "user.created",
-        user("user_big", 1_000, &"x".repeat(70_000), json!({})),
+        user("user_big", 1_000, &"x".repeat(140_000), json!({})),
     ))
     .unwrap();
     let signature = sign("msg_big", now, &big);
