@@ -34,6 +34,7 @@ for run_id in (results_dir / "order.txt").read_text().split():
 LABELS = {
     "ours": "ours (`api-server`, Rust)",
     "ours-info": "ours, access log on (`RUST_LOG=info`)",
+    "ours-before": "ours, the baseline build (`OURS_BASELINE`)",
     "fastapi": "FastAPI + python-jose (uvicorn, 2 workers)",
     "node": "Node + `@clerk/backend` (1 process)",
     "node-cluster": "Node + `@clerk/backend` (cluster, 2 processes)",
@@ -199,6 +200,15 @@ if "ours-info-protected-pool" in runs:
       f"{cpu_us('ours-info-protected-pool') - cpu_us('ours-protected-pool'):.1f} µs of server CPU per request: "
       f"{fmt_rps(rps('ours-info-protected-pool'))} req/s instead of {fmt_rps(rps('ours-protected-pool'))} "
       f"({rps('ours-info-protected-pool') / rps('ours-protected-pool'):.2f}).")
+
+if "before-protected-pool" in runs:
+    pairs = [("ours-healthz", "before-healthz", "`/healthz`, 1 token"),
+             ("ours-protected-1", "before-protected-1", "`/protected`, 1 token"),
+             ("ours-healthz-pool", "before-healthz-pool", f"`/healthz`, {pool:,} tokens"),
+             ("ours-protected-pool", "before-protected-pool", f"`/protected`, {pool:,} tokens")]
+    shown = "; ".join(f"{what} {rps(now) / rps(before):.2f}× ({fmt_rps(rps(now))} vs {fmt_rps(rps(before))} req/s, "
+                      f"{cpu_us(now):.1f} vs {cpu_us(before):.1f} µs CPU)" for now, before, what in pairs)
+    w(f"- This build against the baseline build, same run: {shown}.")
 
 w("")
 if all(verdicts):

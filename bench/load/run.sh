@@ -37,6 +37,9 @@
 # work to use at most QUIET_MAX % of the CPU; RETRIES (3): redo a measurement during which
 # other work used more than that; ROUNDS (3): measurements of each scenario (median reported);
 # REPORT_ONLY (1: only render results.md again from the last run's raw results in .work/).
+# OURS_BASELINE (a path to another build of api-server, e.g. of an earlier commit): measured in
+# every round beside ours, with the same settings and tokens, as "ours-before", so that a change
+# is compared with what it changed in one run (its rows and ratios are added to the report).
 #
 # PIN: 0 lets the kernel place the servers and wrk on any core, so the load generator and the
 # server compete for the same cores. 1 runs every measurement pinned: each server
@@ -416,6 +419,16 @@ measure_all() {
     start_server ours-info "$PORT_OURS" "$WORK/ours-info.log" "${ours_env[@]}" RUST_LOG=info "$API_SERVER"
     scenarios "$round" ours-info "$PORT_OURS" "ours-info-protected-pool /protected $POOL"
     stop_server
+
+    if [[ -n "${OURS_BASELINE:-}" ]]; then
+      rm -f "$WORK"/api.db*
+      start_server ours-before "$PORT_OURS" "$WORK/ours-before.log" "${ours_env[@]}" RUST_LOG=warn "$OURS_BASELINE"
+      check_server ours-before "$PORT_OURS"
+      scenarios "$round" ours-before "$PORT_OURS" \
+        "before-healthz /healthz 1" "before-protected-1 /protected 1" \
+        "before-healthz-pool /healthz $POOL" "before-protected-pool /protected $POOL"
+      stop_server
+    fi
 
     # FastAPI: uvicorn[standard] (uvloop, httptools), 2 worker processes for the 2 cores.
     start_server fastapi "$PORT_FASTAPI" "$WORK/fastapi.log" "${base_env[@]}" "CLERK_JWT_KEY_FILE=$WORK/key.pem" \
