@@ -23,8 +23,9 @@
 //! route would contend for. Refusals and webhook outcomes are fixed sets, counted in arrays
 //! of atomics with no lock at all.
 
+use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,6 +77,8 @@ pub const OTHER_METHOD: &str = "other";
 
 /// The server's metrics. Build one per server; [`Metrics::encode`] writes them all.
 pub struct Metrics {
+    /// Tells this registry's handles apart in the per-thread cache ([`HANDLES`]).
+    id: usize,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, LatencyHistogram>,
@@ -171,7 +174,9 @@ impl Metrics {
         ));
         registry.register_collector(Box::new(Arc::clone(&webhooks)));
         registry.register_collector(Box::new(VerifierMetrics::new(verifier.clone())));
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
         Metrics {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             registry,
             requests,
             durations,
@@ -192,23 +197,47 @@ impl Metrics {
         elapsed: Duration,
         refused: Option<&str>,
     ) {
-        let route = Route(route.cloned());
         let method = method_label(method);
-        self.durations
-            .get_or_create(&RouteLabels {
-                route: route.clone(),
-                method,
-            })
-            .observe(elapsed);
-        self.requests
-            .get_or_create(&RequestLabels {
-                route,
-                method,
-                status,
-            })
-            .inc();
+        HANDLES.with(|handles| {
+            let mut handles = handles.borrow_mut();
+            let found = handles
+                .iter()
+                .position(|h| h.is(self.id, route, method, status));
+            let handle = match found {
+                Some(at) => &handles[at],
+                None => {
+                    if handles.len() == CACHED_SERIES {
+                        handles.remove(0);
+                    }
+                    handles.push(self.handle(route, method, status));
+                    &handles[handles.len() - 1]
+                }
+            };
+            handle.duration.observe(elapsed);
+            handle.requests.inc();
+        });
         if let Some(reason) = refused {
             self.auth_failures.inc(reason);
+        }
+    }
+
+    /// The series of a route, method and status, from the families (created if new).
+    fn handle(&self, route: Option<&MatchedPath>, method: &'static str, status: u16) -> Handle {
+        let route = Route(route.cloned());
+        Handle {
+            metrics: self.id,
+            method,
+            status,
+            requests: self.requests.get_or_create_owned(&RequestLabels {
+                route: route.clone(),
+                method,
+                status,
+            }),
+            duration: self.durations.get_or_create_owned(&RouteLabels {
+                route: route.clone(),
+                method,
+            }),
+            route,
         }
     }
 
@@ -236,6 +265,48 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// How many series each thread keeps handles of: the routes, methods and statuses a server
+/// answers at all are a few dozen, and a miss only costs a lookup in the families.
+const CACHED_SERIES: usize = 32;
+
+thread_local! {
+    /// The series this thread recorded into last: a request finds its counter and histogram
+    /// by comparing the route's shared string by address, with no hash and no lock (the
+    /// families' lookup hashes the labels with SipHash under a read lock, twice per request).
+    static HANDLES: RefCell<Vec<Handle>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The handles of one series of one [`Metrics`].
+struct Handle {
+    metrics: usize,
+    method: &'static str,
+    status: u16,
+    /// Kept, so that the address of its string is not reused while cached.
+    route: Route,
+    requests: Counter,
+    duration: LatencyHistogram,
+}
+
+impl Handle {
+    /// Whether this is the series of `route`, `method` and `status` in the metrics `metrics`.
+    fn is(
+        &self,
+        metrics: usize,
+        route: Option<&MatchedPath>,
+        method: &'static str,
+        status: u16,
+    ) -> bool {
+        self.metrics == metrics
+            && self.status == status
+            && std::ptr::eq(self.method, method)
+            && match (&self.route.0, route) {
+                (Some(cached), Some(route)) => std::ptr::eq(cached.as_str(), route.as_str()),
+                (None, None) => true,
+                _ => false,
+            }
     }
 }
 
@@ -271,11 +342,15 @@ impl Drop for InFlight {
     }
 }
 
-/// A latency histogram recorded with atomics only. `count` is incremented before the bucket,
-/// whose increment has release ordering; a scrape loads the buckets with acquire and then
-/// `count`, so it never shows a bucket above `+Inf`.
+/// A latency histogram recorded with atomics only (shared: clones are handles of one
+/// histogram). `count` is incremented before the bucket, whose increment has release
+/// ordering; a scrape loads the buckets with acquire and then `count`, so it never shows a
+/// bucket above `+Inf`.
+#[derive(Debug, Default, Clone)]
+struct LatencyHistogram(Arc<Buckets>);
+
 #[derive(Debug, Default)]
-struct LatencyHistogram {
+struct Buckets {
     /// Observations at or below each bucket's bound (not cumulative; summed when written).
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
@@ -284,13 +359,14 @@ struct LatencyHistogram {
 
 impl LatencyHistogram {
     fn observe(&self, elapsed: Duration) {
+        let this = &*self.0;
         let seconds = elapsed.as_secs_f64();
-        self.count.fetch_add(1, Ordering::Relaxed);
+        this.count.fetch_add(1, Ordering::Relaxed);
         if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
-            self.buckets[bucket].fetch_add(1, Ordering::Release);
+            this.buckets[bucket].fetch_add(1, Ordering::Release);
         }
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        this.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 }
 
@@ -300,14 +376,15 @@ impl TypedMetric for LatencyHistogram {
 
 impl EncodeMetric for LatencyHistogram {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
+        let this = &*self.0;
         // Per bucket, not cumulative: the encoder sums them, and adds `+Inf` from `count`.
         let mut buckets = [(0.0, 0); BUCKETS.len()];
-        for (bucket, (bound, count)) in buckets.iter_mut().zip(BUCKETS.iter().zip(&self.buckets)) {
+        for (bucket, (bound, count)) in buckets.iter_mut().zip(BUCKETS.iter().zip(&this.buckets)) {
             *bucket = (*bound, count.load(Ordering::Acquire));
         }
-        let count = self.count.load(Ordering::Relaxed);
+        let count = this.count.load(Ordering::Relaxed);
         // u64 nanoseconds to f64 seconds: exact up to 104 days.
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let sum = this.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 
@@ -426,6 +503,29 @@ mod tests {
         ] {
             assert!(out.lines().any(|l| l == line), "{line} in\n{out}");
         }
+    }
+
+    #[tokio::test]
+    async fn each_server_counts_its_own_requests_on_a_shared_thread_past_the_cached_series() {
+        let (first, second) = (metrics(), metrics());
+        let x = matched("/x", "/x").await;
+        let statuses = 200..200 + 2 * CACHED_SERIES as u16;
+        for _ in 0..2 {
+            for status in statuses.clone() {
+                first.record(Some(&x), &Method::GET, status, Duration::ZERO, None);
+            }
+            second.record(Some(&x), &Method::GET, 200, Duration::ZERO, None);
+        }
+        let first = first.encode();
+        for status in statuses {
+            let line =
+                format!(r#"http_requests_total{{route="/x",method="GET",status="{status}"}} 2"#);
+            assert!(first.lines().any(|l| l == line), "{line} in\n{first}");
+        }
+        let second = second.encode();
+        let only = r#"http_requests_total{route="/x",method="GET",status="200"} 2"#;
+        assert!(second.lines().any(|l| l == only), "{second}");
+        assert!(!second.contains(r#"status="201""#), "{second}");
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@
 //!   connection idle between a response and the next request is closed after
 //!   [`Limits::keepalive_timeout`] (hyper's own header timeout starts again as soon as a
 //!   response is written, so it cannot tell the two apart: each connection has a watchdog
-//!   here instead, see [`Watchdog`]);
+//!   here instead, see `Watchdog`);
 //! - a request head larger than [`Limits::max_header_bytes`] is answered 431 and the
 //!   connection closed (hyper's `max_header_size`);
 //! - at most [`Limits::max_connections`] connections at once: beyond, the server stops
@@ -41,7 +41,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
-/// The limits of [`serve`], from `HEADER_READ_TIMEOUT_MS`, `KEEPALIVE_TIMEOUT_MS`,
+/// The limits of the server's connections, from `HEADER_READ_TIMEOUT_MS`, `KEEPALIVE_TIMEOUT_MS`,
 /// `MAX_HEADER_BYTES` and `MAX_CONNECTIONS`.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -199,6 +199,11 @@ impl Watchdog {
     }
 
     fn set(&self, what: u64) {
+        if what == BUSY {
+            // The request timeout is the service's; no deadline here, so no clock read.
+            self.state.store(BUSY, Ordering::Relaxed);
+            return;
+        }
         let since = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX >> 2);
         self.state.store(since << 2 | what, Ordering::Relaxed);
     }
