@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::builder::{RangedU64ValueParser, ValueParser};
 use clap::{CommandFactory, Parser, ValueEnum};
-use clerk_auth::{JwksOptions, VerifierBuilder, MAX_TOKEN_CACHE_CAPACITY};
+use clerk_auth::{JwksOptions, MachineOptions, VerifierBuilder, MAX_TOKEN_CACHE_CAPACITY};
 use clerk_webhooks::Webhook;
 use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
@@ -336,6 +336,78 @@ pub struct ClerkConfig {
         value_parser = RangedU64ValueParser::<usize>::new().range(0..=MAX_TOKEN_CACHE_CAPACITY as u64)
     )]
     pub clerk_token_cache_capacity: Option<usize>,
+
+    /// `ak_…`: the machine secret key that authorises the Backend API verification of
+    /// opaque M2M tokens instead of `CLERK_SECRET_KEY` (which it needs beside it).
+    #[arg(
+        long,
+        env = "CLERK_MACHINE_SECRET_KEY",
+        value_name = "CLERK_MACHINE_SECRET_KEY",
+        hide_env_values = true,
+        value_parser = secret()
+    )]
+    pub clerk_machine_secret_key: Option<SecretString>,
+
+    /// This service's machine id (`mch_…`): when set, an M2M JWT must name it in `aud`.
+    #[arg(long, env = "CLERK_MACHINE_ID", value_name = "CLERK_MACHINE_ID")]
+    pub clerk_machine_id: Option<String>,
+
+    /// Seconds a verified opaque machine token (API key, M2M, OAuth) is remembered, never past
+    /// its own expiration (default 60): a revocation in Clerk is seen at most this late.
+    #[arg(
+        long,
+        env = "CLERK_MACHINE_TOKEN_CACHE_TTL_SECS",
+        value_name = "CLERK_MACHINE_TOKEN_CACHE_TTL_SECS",
+        value_parser = positive()
+    )]
+    pub clerk_machine_token_cache_ttl_secs: Option<u64>,
+
+    /// Seconds an opaque machine token Clerk does not know is remembered as unknown
+    /// (default 10).
+    #[arg(
+        long,
+        env = "CLERK_MACHINE_TOKEN_NEGATIVE_TTL_SECS",
+        value_name = "CLERK_MACHINE_TOKEN_NEGATIVE_TTL_SECS",
+        value_parser = positive()
+    )]
+    pub clerk_machine_token_negative_ttl_secs: Option<u64>,
+
+    /// Machine-token verdicts remembered (default 10000; `0` turns the cache off).
+    #[arg(
+        long,
+        env = "CLERK_MACHINE_TOKEN_CACHE_CAPACITY",
+        value_name = "CLERK_MACHINE_TOKEN_CACHE_CAPACITY",
+        value_parser = RangedU64ValueParser::<u64>::new().range(0..=MAX_TOKEN_CACHE_CAPACITY as u64)
+    )]
+    pub clerk_machine_token_cache_capacity: Option<u64>,
+
+    /// Backend API verifications of uncached machine tokens allowed per second (default
+    /// 20); beyond it and the burst, such requests get 503 with `Retry-After`.
+    #[arg(
+        long,
+        env = "CLERK_MACHINE_VERIFY_RATE",
+        value_name = "CLERK_MACHINE_VERIFY_RATE",
+        value_parser = RangedU64ValueParser::<u32>::new().range(1..=u64::from(u32::MAX))
+    )]
+    pub clerk_machine_verify_rate: Option<u32>,
+
+    /// The burst of Backend API verifications above `CLERK_MACHINE_VERIFY_RATE` (default 100).
+    #[arg(
+        long,
+        env = "CLERK_MACHINE_VERIFY_BURST",
+        value_name = "CLERK_MACHINE_VERIFY_BURST",
+        value_parser = RangedU64ValueParser::<u32>::new().range(1..=u64::from(u32::MAX))
+    )]
+    pub clerk_machine_verify_burst: Option<u32>,
+
+    /// Timeout of one Backend API verification in milliseconds (default 5000).
+    #[arg(
+        long,
+        env = "CLERK_MACHINE_TOKEN_TIMEOUT_MS",
+        value_name = "CLERK_MACHINE_TOKEN_TIMEOUT_MS",
+        value_parser = positive()
+    )]
+    pub clerk_machine_token_timeout_ms: Option<u64>,
 }
 
 fn secret() -> ValueParser {
@@ -689,6 +761,32 @@ fn tuning(config: &ClerkConfig) -> VerifierBuilder {
     if let Some(capacity) = config.clerk_token_cache_capacity {
         builder = builder.token_cache_capacity(capacity);
     }
+    let mut machine = MachineOptions::default();
+    if let Some(secs) = config.clerk_machine_token_cache_ttl_secs {
+        machine.cache_ttl = Duration::from_secs(secs);
+    }
+    if let Some(secs) = config.clerk_machine_token_negative_ttl_secs {
+        machine.negative_ttl = Duration::from_secs(secs);
+    }
+    if let Some(capacity) = config.clerk_machine_token_cache_capacity {
+        machine.cache_capacity = capacity;
+    }
+    if let Some(rate) = config.clerk_machine_verify_rate {
+        machine.verify_rate = rate;
+    }
+    if let Some(burst) = config.clerk_machine_verify_burst {
+        machine.verify_burst = burst;
+    }
+    if let Some(ms) = config.clerk_machine_token_timeout_ms {
+        machine.timeout = Duration::from_millis(ms);
+    }
+    builder = builder.machine_options(machine);
+    if let Some(id) = non_empty(config.clerk_machine_id.as_deref()) {
+        builder = builder.machine_id(id);
+    }
+    if let Some(key) = non_empty_secret(config.clerk_machine_secret_key.as_ref()) {
+        builder = builder.machine_secret_key(key);
+    }
     builder
 }
 
@@ -1006,6 +1104,7 @@ mod tests {
                 "LOG_FORMAT" => "json",
                 "RUST_LOG" => "debug",
                 "MAX_HEADER_BYTES" => "4096",
+                "CLERK_MACHINE_VERIFY_RATE" => "7",
                 v if v.ends_with("_RATE") => "2s",
                 v if v.ends_with("_MS") || v.ends_with("_SECS") || v.ends_with("_BYTES") => "7",
                 v if v.ends_with("_CAPACITY")

@@ -177,6 +177,15 @@ pub async fn start(settings: Settings) -> Result<Server, StartError> {
         variable: "CLERK_PUBLISHABLE_KEY",
         message: "no key source".to_owned(),
     })?;
+    if verifier.verifies_opaque_machine_tokens() {
+        tracing::info!(
+            "machine tokens on: API keys, M2M and OAuth tokens are verified with Clerk's Backend API (cached)"
+        );
+    } else {
+        tracing::info!(
+            "machine tokens off: without CLERK_SECRET_KEY, opaque API keys, M2M and OAuth tokens are refused (machine-tokens-disabled); their JWT forms are still verified locally"
+        );
+    }
     let db = Db::connect(&database).await.map_err(StartError::Database)?;
     // Listen before loading: a revocation committed meanwhile is then either in the tables
     // or notified.

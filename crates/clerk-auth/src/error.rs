@@ -58,6 +58,20 @@ pub enum Reason {
     /// `multiple-authorization-headers`: the request has more than one `Authorization` header;
     /// none is picked (a proxy in front may read another one than this library would).
     MultipleAuthorizationHeaders,
+    /// `unexpected-error`: Clerk's word for a machine token the Backend API could not verify
+    /// (unreachable, too slow, a 5xx or 429, an answer that cannot be read). Not the client's
+    /// fault: an HTTP layer answers 503.
+    UnexpectedError,
+    /// `machine-token-verification-throttled`: an opaque machine token was not in the cache
+    /// and the budget of Backend API calls was spent (a flood of unknown tokens). An HTTP
+    /// layer answers 503 with `Retry-After`.
+    MachineTokenVerificationThrottled,
+    /// `machine-tokens-disabled`: an opaque machine token, and no secret key to verify it with
+    /// Clerk's Backend API.
+    MachineTokensDisabled,
+    /// `token-missing`: a route that takes only machine tokens, and no `Authorization` header
+    /// (machine tokens are never read from cookies).
+    TokenMissing,
 }
 
 impl Reason {
@@ -81,11 +95,15 @@ impl Reason {
             Reason::KeysUnavailable => "keys-unavailable",
             Reason::SessionRevoked => "session-revoked",
             Reason::MultipleAuthorizationHeaders => "multiple-authorization-headers",
+            Reason::UnexpectedError => "unexpected-error",
+            Reason::MachineTokenVerificationThrottled => "machine-token-verification-throttled",
+            Reason::MachineTokensDisabled => "machine-tokens-disabled",
+            Reason::TokenMissing => "token-missing",
         }
     }
 
     /// Every reason, in declaration order (for metrics labels and documentation).
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 21] = [
         Reason::TokenExpired,
         Reason::TokenInvalid,
         Reason::TokenInvalidAlgorithm,
@@ -103,12 +121,23 @@ impl Reason {
         Reason::KeysUnavailable,
         Reason::SessionRevoked,
         Reason::MultipleAuthorizationHeaders,
+        Reason::UnexpectedError,
+        Reason::MachineTokenVerificationThrottled,
+        Reason::MachineTokensDisabled,
+        Reason::TokenMissing,
     ];
 
     /// True when the refusal is the server's problem rather than the client's: no key could
-    /// be had. An HTTP layer should answer 503 with `Retry-After`, never 401.
+    /// be had, or Clerk's Backend API could not verify a machine token. An HTTP layer should
+    /// answer 503 with `Retry-After`, never 401.
     pub const fn is_unavailable(self) -> bool {
-        matches!(self, Reason::KeysUnavailable | Reason::SecretKeyInvalid)
+        matches!(
+            self,
+            Reason::KeysUnavailable
+                | Reason::SecretKeyInvalid
+                | Reason::UnexpectedError
+                | Reason::MachineTokenVerificationThrottled
+        )
     }
 }
 
@@ -199,14 +228,19 @@ mod tests {
     }
 
     #[test]
-    fn only_key_failures_are_unavailable() {
+    fn only_key_and_backend_api_failures_are_unavailable() {
         let unavailable: Vec<_> = Reason::ALL
             .into_iter()
             .filter(|r| r.is_unavailable())
             .collect();
         assert_eq!(
             unavailable,
-            [Reason::SecretKeyInvalid, Reason::KeysUnavailable]
+            [
+                Reason::SecretKeyInvalid,
+                Reason::KeysUnavailable,
+                Reason::UnexpectedError,
+                Reason::MachineTokenVerificationThrottled
+            ]
         );
     }
 }

@@ -7,6 +7,7 @@ mod error;
 mod instance;
 mod json;
 mod jwks;
+mod machine;
 #[cfg(feature = "prometheus")]
 mod metrics;
 pub mod request;
@@ -24,6 +25,11 @@ pub use error::{Reason, Rejection};
 pub use instance::KeySource;
 pub use json::MAX_JSON_DEPTH;
 pub use jwks::{JwksCache, JwksOptions, JwksStats, JwksStatus};
+pub use machine::{
+    Accepts, Caller, MachineAuth, MachineOptions, MachineStats, TokenType,
+    DEFAULT_MACHINE_TOKEN_CACHE_CAPACITY, DEFAULT_MACHINE_TOKEN_CACHE_TTL,
+    DEFAULT_MACHINE_TOKEN_NEGATIVE_TTL, DEFAULT_MACHINE_VERIFY_BURST, DEFAULT_MACHINE_VERIFY_RATE,
+};
 #[cfg(feature = "prometheus")]
 pub use metrics::VerifierMetrics;
 pub use request::{FoundToken, TokenCarrier, SESSION_COOKIE};
@@ -41,5 +47,8 @@ pub use verifier::{
 pub mod internals {
     pub use crate::json::parse_object;
     pub use crate::jwks::document::{parse_jwk, parse_jwks, KeySet, MAX_JWKS_KEYS};
-    pub use crate::token::{decode, Decoded, Header, CATEGORY_JWT_TEMPLATE, CATEGORY_M2M};
+    pub use crate::token::{
+        decode, decode_as, machine_jwt_kind, Decoded, Header, HeaderRules, CATEGORY_JWT_TEMPLATE,
+        CATEGORY_M2M,
+    };
 }

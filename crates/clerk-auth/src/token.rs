@@ -40,7 +40,40 @@ pub struct Header {
     pub kid: Option<String>,
     /// Clerk's token category, `cat`, when it is a string.
     pub cat: Option<String>,
+    /// `typ`, when present (always a string the token's kind allows).
+    pub typ: Option<String>,
 }
+
+/// Which kind of token a header must be the header of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderRules {
+    /// A session token: `typ` absent or `JWT`, not the M2M category.
+    Session,
+    /// An M2M JWT: `typ` absent or `JWT`, `cat` absent or [`CATEGORY_M2M`].
+    M2m,
+    /// An OAuth access token JWT: `typ` `at+jwt` or `application/at+jwt`.
+    OAuth,
+}
+
+/// A `typ` other than `JWT` (or none) on a session token or an M2M JWT.
+pub(crate) const WRONG_TYPE: Rejection =
+    Rejection::new(Reason::TokenInvalid, "Invalid JWT type. Expected \"JWT\".");
+/// A `typ` other than those of an OAuth access token JWT.
+pub(crate) const WRONG_OAUTH_TYPE: Rejection = Rejection::new(
+    Reason::TokenInvalid,
+    "Invalid JWT type. Expected one of \"at+jwt\", \"application/at+jwt\".",
+);
+/// An `alg` other than `RS256`.
+pub(crate) const WRONG_ALGORITHM: Rejection = Rejection::new(
+    Reason::TokenInvalidAlgorithm,
+    "Invalid JWT algorithm. Only RS256 is supported.",
+);
+
+/// The `typ` values of an OAuth access token JWT (RFC 9068).
+pub const OAUTH_JWT_TYPES: [&str; 2] = ["at+jwt", "application/at+jwt"];
+
+/// The prefix of a machine's id, and so of an M2M JWT's `sub`.
+pub const MACHINE_ID_PREFIX: &str = "mch_";
 
 /// A token split into its parts, with header and payload parsed; the signature is not checked.
 #[derive(Debug)]
@@ -66,8 +99,13 @@ const INVALID_FORM: Rejection = Rejection::new(
 /// The order of refusals follows Clerk (form, category, type, algorithm), except that a
 /// token over [`MAX_TOKEN_LEN`] is refused first.
 pub fn decode(token: &str) -> Result<Decoded<'_>, Rejection> {
+    decode_as(token, HeaderRules::Session)
+}
+
+/// [`decode`] with the header rules of another kind of token (an M2M or OAuth JWT).
+pub fn decode_as(token: &str, rules: HeaderRules) -> Result<Decoded<'_>, Rejection> {
     let (header, payload, signing_input, signature) =
-        decode_with(token, |json| parse_object(&json, "payload"))?;
+        decode_with(token, rules, |json| parse_object(&json, "payload"))?;
     Ok(Decoded {
         header,
         payload,
@@ -80,7 +118,8 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, Rejection> {
 /// member names and nesting at any depth), but only the claims that verification reads are
 /// extracted; the rest stays JSON text for [`crate::SessionClaims`] to read when asked.
 pub(crate) fn decode_session(token: &str) -> Result<DecodedSession<'_>, Rejection> {
-    let (header, payload, signing_input, signature) = decode_with(token, parse_session_payload)?;
+    let (header, payload, signing_input, signature) =
+        decode_with(token, HeaderRules::Session, parse_session_payload)?;
     Ok(DecodedSession {
         header,
         payload,
@@ -101,6 +140,7 @@ type Parts<'a, P> = (Header, P, &'a [u8], Vec<u8>);
 
 fn decode_with<P>(
     token: &str,
+    rules: HeaderRules,
     parse_payload: impl FnOnce(Vec<u8>) -> Result<P, Rejection>,
 ) -> Result<Parts<'_, P>, Rejection> {
     if token.len() > MAX_TOKEN_LEN {
@@ -131,7 +171,7 @@ fn decode_with<P>(
     let signature = b64(s64, "signature")?;
     let header = parse_header(&header_json)?;
     let payload = parse_payload(payload_json)?;
-    let header = check_header(header)?;
+    let header = check_header(header, rules)?;
     Ok((header, payload, &bytes[..second], signature))
 }
 
@@ -205,27 +245,37 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     }
 }
 
-fn check_header(header: RawHeader) -> Result<Header, Rejection> {
+fn check_header(header: RawHeader, rules: HeaderRules) -> Result<Header, Rejection> {
     let cat = match header.cat {
         Field::Str(cat) => Some(cat),
         _ => None,
     };
-    if cat.as_deref() == Some(CATEGORY_M2M) {
-        return Err(Rejection::new(
-            Reason::TokenInvalid,
-            "Invalid session token category: this is a machine-to-machine token.",
-        ));
-    }
-    match &header.typ {
-        Field::Absent => {}
-        Field::Str(typ) if typ == "JWT" => {}
-        _ => {
+    match rules {
+        HeaderRules::Session if cat.as_deref() == Some(CATEGORY_M2M) => {
             return Err(Rejection::new(
                 Reason::TokenInvalid,
-                "Invalid JWT type. Expected \"JWT\".",
+                "Invalid session token category: this is a machine-to-machine token.",
             ))
         }
+        HeaderRules::M2m if cat.as_deref().is_some_and(|cat| cat != CATEGORY_M2M) => {
+            return Err(Rejection::new(
+                Reason::TokenInvalid,
+                "Invalid M2M JWT category.",
+            ))
+        }
+        _ => {}
     }
+    let typ = match (&header.typ, rules) {
+        (Field::Absent, HeaderRules::Session | HeaderRules::M2m) => None,
+        (Field::Str(typ), HeaderRules::Session | HeaderRules::M2m) if typ == "JWT" => {
+            Some(typ.clone())
+        }
+        (Field::Str(typ), HeaderRules::OAuth) if OAUTH_JWT_TYPES.contains(&typ.as_str()) => {
+            Some(typ.clone())
+        }
+        (_, HeaderRules::OAuth) => return Err(WRONG_OAUTH_TYPE),
+        _ => return Err(WRONG_TYPE),
+    };
     if header.crit {
         return Err(Rejection::new(
             Reason::TokenInvalid,
@@ -234,12 +284,7 @@ fn check_header(header: RawHeader) -> Result<Header, Rejection> {
     }
     let alg = match header.alg {
         Field::Str(alg) if alg == "RS256" => Some(alg),
-        _ => {
-            return Err(Rejection::new(
-                Reason::TokenInvalidAlgorithm,
-                "Invalid JWT algorithm. Only RS256 is supported.",
-            ))
-        }
+        _ => return Err(WRONG_ALGORITHM),
     };
     let kid = match header.kid {
         Field::Absent => None,
@@ -251,7 +296,49 @@ fn check_header(header: RawHeader) -> Result<Header, Rejection> {
             ))
         }
     };
-    Ok(Header { alg, kid, cat })
+    Ok(Header { alg, kid, cat, typ })
+}
+
+/// What kind of machine JWT a token says it is, by Clerk's rules (clerk-spec §5): `sub`
+/// starting `mch_` is an M2M JWT (checked first), else a `typ` of `at+jwt` or
+/// `application/at+jwt` is an OAuth access token; `None` for anything else, including text
+/// that does not decode (it then goes down the session path and is refused there).
+///
+/// This reads the header's `typ` and the payload's `sub` only and checks nothing: the token
+/// is then decoded strictly as the kind found.
+pub fn machine_jwt_kind(token: &str) -> Option<HeaderRules> {
+    #[derive(serde::Deserialize)]
+    struct Typ<'a> {
+        #[serde(borrow)]
+        typ: Option<std::borrow::Cow<'a, str>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Sub<'a> {
+        #[serde(borrow)]
+        sub: Option<std::borrow::Cow<'a, str>>,
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (header, payload) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let sub: Option<Sub<'_>> = serde_json::from_slice(&payload).ok();
+    if sub
+        .and_then(|sub| sub.sub)
+        .is_some_and(|sub| sub.starts_with(MACHINE_ID_PREFIX))
+    {
+        return Some(HeaderRules::M2m);
+    }
+    let header = URL_SAFE_NO_PAD.decode(header).ok()?;
+    let typ: Typ<'_> = serde_json::from_slice(&header).ok()?;
+    typ.typ
+        .filter(|typ| OAUTH_JWT_TYPES.contains(&&**typ))
+        .map(|_| HeaderRules::OAuth)
 }
 
 /// A claim as verification sees it: absent, a string, a number, or something else.
@@ -265,6 +352,16 @@ pub(crate) enum Field {
 }
 
 impl Field {
+    /// A parsed claim as a field (a number that does not fit an `f64` is `Other`).
+    pub(crate) fn from_json(value: Option<&Value>) -> Field {
+        match value {
+            None => Field::Absent,
+            Some(Value::String(s)) => Field::Str(s.clone()),
+            Some(Value::Number(n)) => n.as_f64().map_or(Field::Other, Field::Num),
+            Some(_) => Field::Other,
+        }
+    }
+
     pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Field::Str(s) => Some(s),

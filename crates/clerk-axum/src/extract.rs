@@ -87,7 +87,7 @@ impl ClerkAuth {
     }
 }
 
-fn context(parts: &Parts) -> Result<Context, ClerkRejection> {
+pub(crate) fn context(parts: &Parts) -> Result<Context, ClerkRejection> {
     parts.extensions.get::<Context>().cloned().ok_or_else(|| {
         tracing::error!("a Clerk extractor ran on a route without ClerkLayer");
         ClerkRejection::new(AuthError::MissingLayer, None, std::time::Duration::ZERO)

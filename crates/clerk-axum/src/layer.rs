@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
-use clerk_auth::{Check, Verifier};
+use clerk_auth::{Accepts, Check, Verifier};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -26,6 +26,7 @@ pub(crate) struct ContextInner {
     pub(crate) render: Option<RejectionHandler>,
     pub(crate) observer: Option<Arc<dyn AuthObserver>>,
     pub(crate) retry_after: Duration,
+    pub(crate) accepts: Accepts,
 }
 
 impl Context {
@@ -85,6 +86,7 @@ impl ClerkLayer {
                 render: None,
                 observer: None,
                 retry_after: Duration::from_secs(5),
+                accepts: Accepts::SESSION,
             })),
         }
     }
@@ -96,6 +98,7 @@ impl ClerkLayer {
             render: inner.render.clone(),
             observer: inner.observer.clone(),
             retry_after: inner.retry_after,
+            accepts: inner.accepts,
         };
         edit(&mut copy);
         ClerkLayer {
@@ -129,6 +132,13 @@ impl ClerkLayer {
     /// The `Retry-After` of a 503 when no signing key can be had (default 5 seconds).
     pub fn retry_after(self, retry_after: Duration) -> Self {
         self.with(|c| c.retry_after = retry_after)
+    }
+
+    /// The token types [`ClerkCaller`](crate::ClerkCaller) accepts on this router's routes
+    /// when it is not given its own (default: the session token alone). [`ClerkAuth`] and
+    /// the session guards are not affected: they take session tokens only.
+    pub fn accepts(self, accepts: Accepts) -> Self {
+        self.with(|c| c.accepts = accepts)
     }
 
     /// The verifier.

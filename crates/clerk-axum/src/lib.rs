@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod caller;
 pub mod extract;
 pub mod guard;
 pub mod layer;
@@ -8,6 +9,7 @@ pub mod layer;
 pub mod openapi;
 pub mod rejection;
 
+pub use caller::{AcceptedTokens, AnyToken, ClerkCaller, FromLayer, RequireScope, Scope};
 pub use extract::ClerkAuth;
 pub use guard::{
     Lax, Moderate, Require, RequireFeature, RequirePermission, RequirePlan, RequireReverification,
@@ -16,4 +18,6 @@ pub use guard::{
 pub use layer::{ClerkLayer, RequireAuthLayer};
 pub use rejection::{AuthError, AuthErrorBody, AuthObserver, ClerkRejection, Forbidden, Refused};
 
-pub use clerk_auth::{Check, Reverification, SessionClaims, Unmet, Verifier};
+pub use clerk_auth::{
+    Accepts, Caller, Check, MachineAuth, Reverification, SessionClaims, TokenType, Unmet, Verifier,
+};

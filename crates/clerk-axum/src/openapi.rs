@@ -24,8 +24,18 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, PartialSchema};
 
-/// The name of the security scheme: use `security(("clerk" = []))` on protected paths.
+/// The name of the session-token security scheme: use `security(("clerk" = []))` on
+/// protected paths.
 pub const SCHEME: &str = "clerk";
+/// The scheme of Clerk API keys (`ak_…`), for routes that take them.
+pub const API_KEY_SCHEME: &str = "clerk_api_key";
+/// The scheme of Clerk M2M tokens (`mt_…` or an M2M JWT).
+pub const M2M_SCHEME: &str = "clerk_m2m_token";
+/// The scheme of Clerk OAuth access tokens (`oat_…` or an `at+jwt` JWT).
+pub const OAUTH_SCHEME: &str = "clerk_oauth_token";
+
+/// Every scheme of this crate, the session token's first.
+pub const SCHEMES: [&str; 4] = [SCHEME, API_KEY_SCHEME, M2M_SCHEME, OAUTH_SCHEME];
 
 pub use crate::rejection::AuthErrorBody;
 
@@ -51,6 +61,36 @@ impl Modify for ClerkSecurity {
                     .build(),
             ),
         );
+        for (name, format, description) in [
+            (
+                API_KEY_SCHEME,
+                "ak_…",
+                "A Clerk API key, in `Authorization: Bearer <key>`; it acts for its subject (a \
+                 user or an organization) with its scopes.",
+            ),
+            (
+                M2M_SCHEME,
+                "mt_… or JWT",
+                "A Clerk machine-to-machine token, in `Authorization: Bearer <token>`.",
+            ),
+            (
+                OAUTH_SCHEME,
+                "oat_… or JWT",
+                "A Clerk OAuth access token, in `Authorization: Bearer <token>`; it acts for its \
+                 user with its scopes.",
+            ),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format(format)
+                        .description(Some(description))
+                        .build(),
+                ),
+            );
+        }
         components
             .schemas
             .insert("AuthErrorBody".to_owned(), AuthErrorBody::schema());
@@ -132,7 +172,7 @@ fn requires_clerk(operation: &Operation) -> bool {
         requirements.iter().any(|requirement| {
             serde_json::to_value(requirement)
                 .ok()
-                .is_some_and(|value| value.get(SCHEME).is_some())
+                .is_some_and(|value| SCHEMES.iter().any(|scheme| value.get(scheme).is_some()))
         })
     })
 }

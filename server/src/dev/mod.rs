@@ -166,6 +166,8 @@ impl DevClerk {
         Ok(tuning
             .jwks_url(self.jwks_url())
             .issuer(self.issuer())
+            .secret_key(self.server.secret_key())
+            .api_url(self.server.api_url())
             .build()?)
     }
 

@@ -4,7 +4,8 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use clerk_axum::ClerkAuth;
+use clerk_auth::{Caller, TokenType};
+use clerk_axum::{AnyToken, ClerkAuth, ClerkCaller};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -51,23 +52,83 @@ pub async fn protected(auth: ClerkAuth) -> Response {
     .into_response()
 }
 
-/// The body of `GET /v1/me`.
+/// The body of `GET /v1/me`: who is calling, by the type of their credential.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
-    /// The user id (`sub`).
-    pub user_id: String,
-    /// The session id (`sid`).
-    pub session_id: String,
-    /// The active organization, if any.
+    /// `session_token`, `api_key`, `m2m_token` or `oauth_token`.
+    #[schema(example = "session_token")]
+    pub token_type: &'static str,
+    /// The user: a session's (`sub`), a user's API key's subject, an OAuth token's user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The session id (`sid`), for a session token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The active organization of a session, or the organization an API key acts for.
     pub org_id: Option<String>,
-    /// The role in the active organization, e.g. `org:admin`.
+    /// The role in a session's active organization, e.g. `org:admin`.
     pub org_role: Option<String>,
-    /// The permissions in the active organization, e.g. `org:notes:write`.
+    /// The permissions in a session's active organization, e.g. `org:notes:write`.
     pub org_permissions: Vec<String>,
+    /// A machine credential's id (`ak_…`, `mt_…`, `oat_…`; a JWT's `jti`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    /// A machine credential's subject: a user, an organization or a machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// An M2M token's machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
+    /// An OAuth token's application.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// An API key's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A machine credential's scopes (for an M2M token, the machines it may talk to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
     /// The user as Clerk's webhooks last described it (or the Backend API, with
     /// `fresh=true`); `null` until the first `user.created` or `user.updated` event arrives,
-    /// or after `user.deleted`.
+    /// after `user.deleted`, and for credentials that act for no user.
     pub profile: Option<Profile>,
+}
+
+impl Me {
+    fn of(caller: &Caller) -> Me {
+        match caller {
+            Caller::Session(claims) => Me {
+                token_type: TokenType::SessionToken.as_str(),
+                user_id: Some(claims.user_id().to_owned()),
+                session_id: Some(claims.session_id().to_owned()),
+                org_id: claims.org_id().map(str::to_owned),
+                org_role: claims.org_role().map(str::to_owned),
+                org_permissions: claims.org_permissions().to_vec(),
+                credential_id: None,
+                subject: None,
+                machine_id: None,
+                client_id: None,
+                name: None,
+                scopes: None,
+                profile: None,
+            },
+            Caller::Machine(machine) => Me {
+                token_type: machine.token_type().as_str(),
+                user_id: machine.user_id().map(str::to_owned),
+                session_id: None,
+                org_id: machine.org_id().map(str::to_owned),
+                org_role: None,
+                org_permissions: Vec::new(),
+                credential_id: Some(machine.id().to_owned()),
+                subject: Some(machine.subject().to_owned()),
+                machine_id: machine.machine_id().map(str::to_owned),
+                client_id: machine.client_id().map(str::to_owned),
+                name: machine.name().map(str::to_owned),
+                scopes: Some(machine.scopes().to_vec()),
+                profile: None,
+            },
+        }
+    }
 }
 
 /// A user's profile, from the local `users` table.
@@ -99,15 +160,16 @@ pub struct MeParams {
     pub fresh: bool,
 }
 
-/// The session's claims and the user's stored profile.
+/// Who is calling (any credential: a session, an API key, an M2M or OAuth token) and, for a
+/// user, their stored profile.
 #[utoipa::path(
     get,
     path = "/v1/me",
     tag = "session",
     params(MeParams),
-    security(("clerk" = [])),
+    security(("clerk" = []), ("clerk_api_key" = []), ("clerk_m2m_token" = []), ("clerk_oauth_token" = [])),
     responses(
-        (status = 200, description = "The session and the user's profile", body = Me),
+        (status = 200, description = "The caller and, for a user, the stored profile", body = Me),
         (status = 400, description = "A malformed query", body = ErrorBody),
         (status = 429, description = "`fresh=true` more often than `FRESH_PROFILE_RATE` allows for this user (`reason`: `fresh-profile-rate-limited`); the stored profile is untouched", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 502, description = "`fresh=true`: Clerk's Backend API failed (`reason`: `backend-api-error`)", body = ErrorBody),
@@ -116,21 +178,17 @@ pub struct MeParams {
 )]
 pub async fn me(
     State(state): State<AppState>,
-    auth: ClerkAuth,
+    caller: ClerkCaller<AnyToken>,
     Query(params): Query<MeParams>,
 ) -> Result<Json<Me>, ApiError> {
-    if params.fresh {
-        refresh(&state, auth.user_id()).await?;
+    let mut me = Me::of(&caller);
+    if let Some(user_id) = me.user_id.as_deref() {
+        if params.fresh {
+            refresh(&state, user_id).await?;
+        }
+        me.profile = stored_profile(&state, user_id).await?;
     }
-    let profile = stored_profile(&state, auth.user_id()).await?;
-    Ok(Json(Me {
-        user_id: auth.user_id().to_owned(),
-        session_id: auth.session_id().to_owned(),
-        org_id: auth.org_id().map(str::to_owned),
-        org_role: auth.org_role().map(str::to_owned),
-        org_permissions: auth.org_permissions().to_vec(),
-        profile,
-    }))
+    Ok(Json(me))
 }
 
 /// Fetches the user from the Backend API and stores it, order-safe; at most as often as

@@ -1,12 +1,20 @@
 //! Notes: the scoped resource.
 //!
-//! A request's scope comes from its session token:
-//! - **no active organization**: the user's personal notes; full control over their own,
-//!   no access to anyone else's;
-//! - **an active organization** (`org_id` in the token): the organization's notes. Any member
-//!   reads and lists them; creating and editing need the permission `org:notes:write` or the
-//!   role `org:admin`; deleting one's own note needs `org:notes:write`, `org:notes:delete` or
-//!   `org:admin`, deleting another member's needs `org:notes:delete` or `org:admin`.
+//! The routes take a session token, an API key or an OAuth access token ([`NotesTokens`]).
+//! A request's scope comes from its credential:
+//! - a session with **no active organization**: the user's personal notes; full control over
+//!   their own, no access to anyone else's;
+//! - a session with **an active organization** (`org_id` in the token): the organization's
+//!   notes. Any member reads and lists them; creating and editing need the permission
+//!   `org:notes:write` or the role `org:admin`; deleting one's own note needs
+//!   `org:notes:write`, `org:notes:delete` or `org:admin`, deleting another member's needs
+//!   `org:notes:delete` or `org:admin`;
+//! - an **API key** acts in its subject's scope: a user's key in that user's personal notes,
+//!   an organization's key in the organization's notes; an **OAuth access token** in its
+//!   user's personal notes. A machine credential needs the scope [`READ_SCOPE`] to read and
+//!   list, [`WRITE_SCOPE`] to create, edit and delete (403 `missing-scope`); what it writes is
+//!   authored by its subject. An API key whose subject is a machine has no notes (403
+//!   `no-notes-scope`).
 //!
 //! Every query is filtered by the scope, so a note outside it is "not found" (404), exactly
 //! like a note that does not exist: its existence is never revealed.
@@ -16,8 +24,8 @@ use std::sync::LazyLock;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use clerk_auth::Check;
-use clerk_axum::ClerkAuth;
+use clerk_auth::{Accepts, Caller, Check, TokenType};
+use clerk_axum::{ClerkCaller, Forbidden};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -48,6 +56,20 @@ static DELETE_OWN: LazyLock<Check> = LazyLock::new(|| {
 /// In an organization: who may delete another member's notes.
 static DELETE_ANY: LazyLock<Check> =
     LazyLock::new(|| Check::permission("org:notes:delete").or(Check::role("org:admin")));
+
+clerk_axum::accepts!(
+    /// The credentials the notes routes take: a session token, an API key or an OAuth
+    /// access token (M2M tokens act for machines, which have no notes).
+    pub NotesTokens = Accepts::SESSION.or(TokenType::ApiKey).or(TokenType::OAuthToken)
+);
+
+/// The scope a machine credential needs to read and list notes.
+pub const READ_SCOPE: &str = "notes:read";
+/// The scope a machine credential needs to create, edit and delete notes.
+pub const WRITE_SCOPE: &str = "notes:write";
+
+/// The caller of a notes route.
+type NotesCaller = ClerkCaller<NotesTokens>;
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -128,11 +150,32 @@ enum Scope<'a> {
 }
 
 impl<'a> Scope<'a> {
-    fn of(auth: &'a ClerkAuth) -> Self {
-        match auth.org_id() {
-            Some(org_id) => Scope::Org(org_id),
-            None => Scope::Personal(auth.user_id()),
+    /// The scope of the caller's credential.
+    fn of(caller: &'a NotesCaller) -> Result<Self, ApiError> {
+        match &**caller {
+            Caller::Session(claims) => Ok(match claims.org_id() {
+                Some(org_id) => Scope::Org(org_id),
+                None => Scope::Personal(claims.user_id()),
+            }),
+            Caller::Machine(machine) => match (machine.org_id(), machine.user_id()) {
+                (Some(org_id), _) => Ok(Scope::Org(org_id)),
+                (None, Some(user_id)) => Ok(Scope::Personal(user_id)),
+                (None, None) => Err(caller
+                    .refuse(Forbidden::new(
+                        "no-notes-scope",
+                        "This credential acts for a machine, which has no notes: use a user's or \
+                         an organization's API key.",
+                    ))
+                    .into()),
+            },
         }
+    }
+
+    /// The scope of a caller that reads: a machine credential needs [`READ_SCOPE`].
+    fn reading(caller: &'a NotesCaller) -> Result<Self, ApiError> {
+        let scope = Scope::of(caller)?;
+        caller.require_scope(READ_SCOPE)?;
+        Ok(scope)
     }
 
     fn sql(&self) -> &'static Statements {
@@ -155,11 +198,13 @@ impl<'a> Scope<'a> {
         }
     }
 
-    /// In an organization, the session must pass `check`; personal notes are the user's own.
-    fn require(&self, auth: &ClerkAuth, check: &Check) -> Result<(), ApiError> {
-        match self {
-            Scope::Personal(_) => Ok(()),
-            Scope::Org(_) => Ok(auth.require(check)?),
+    /// A change: in an organization, a session must pass `check` (personal notes are the
+    /// user's own); a machine credential needs [`WRITE_SCOPE`].
+    fn require(&self, caller: &NotesCaller, check: &Check) -> Result<(), ApiError> {
+        match (&**caller, self) {
+            (Caller::Machine(_), _) => Ok(caller.require_scope(WRITE_SCOPE)?),
+            (Caller::Session(_), Scope::Personal(_)) => Ok(()),
+            (Caller::Session(_), Scope::Org(_)) => Ok(caller.require(check)?),
         }
     }
 }
@@ -284,21 +329,22 @@ pub struct NotePatch {
     path = "/v1/notes",
     tag = "notes",
     params(NoteListParams),
-    security(("clerk" = [])),
+    security(("clerk" = []), ("clerk_api_key" = []), ("clerk_oauth_token" = [])),
     responses(
         (status = 200, description = "A page of notes", body = NotePage),
         (status = 400, description = "A malformed query or cursor", body = ErrorBody),
+        (status = 403, body = clerk_axum::openapi::AuthErrorBody, description = "A machine credential without the scope `notes:read` (`missing-scope`), or one acting for a machine (`no-notes-scope`)"),
         (status = 422, description = "`limit` out of range", body = ValidationErrorBody),
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
-    auth: ClerkAuth,
+    caller: NotesCaller,
     Query(params): Query<NoteListParams>,
 ) -> Result<Json<NotePage>, ApiError> {
+    let scope = Scope::reading(&caller)?;
     let limit = limit(params.limit)?;
     let after = params.cursor.as_deref().map(split_position).transpose()?;
-    let scope = Scope::of(&auth);
     let query = match &after {
         None => sqlx::query_as::<_, Stored>(scope.sql().list)
             .bind(scope.key())
@@ -325,11 +371,11 @@ pub async fn list(
     path = "/v1/notes",
     tag = "notes",
     request_body = NewNote,
-    security(("clerk" = [])),
+    security(("clerk" = []), ("clerk_api_key" = []), ("clerk_oauth_token" = [])),
     responses(
         (status = 201, description = "Created", body = Note),
         (status = 400, description = "Not JSON", body = ErrorBody),
-        (status = 403, body = clerk_axum::openapi::AuthErrorBody, description = "In an organization, without `org:notes:write` or `org:admin`"),
+        (status = 403, body = clerk_axum::openapi::AuthErrorBody, description = "In an organization, a session without `org:notes:write` or `org:admin`; a machine credential without the scope `notes:write` (`missing-scope`) or acting for a machine (`no-notes-scope`)"),
         (status = 413, description = "Body over `MAX_BODY_BYTES`", body = ErrorBody),
         (status = 415, description = "No `Content-Type: application/json`", body = ErrorBody),
         (status = 422, description = "Invalid fields, or JSON of another shape", body = ValidationErrorBody),
@@ -337,18 +383,18 @@ pub async fn list(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    auth: ClerkAuth,
+    caller: NotesCaller,
     Json(new): Json<NewNote>,
 ) -> Result<(StatusCode, Json<Note>), ApiError> {
-    let scope = Scope::of(&auth);
-    scope.require(&auth, &WRITE)?;
+    let scope = Scope::of(&caller)?;
+    scope.require(&caller, &WRITE)?;
     let title = validate(Some(&new.title), Some(&new.body))?.unwrap_or_default();
     let now = now_ms();
     let stored = Stored {
         id: uuid::Uuid::now_v7().to_string(),
-        owner_user_id: auth.user_id().to_owned(),
+        owner_user_id: caller.subject().to_owned(),
         org_id: scope.org_id().map(str::to_owned),
-        author_user_id: auth.user_id().to_owned(),
+        author_user_id: caller.subject().to_owned(),
         title,
         body: new.body,
         created_at: now,
@@ -374,18 +420,19 @@ pub async fn create(
     path = "/v1/notes/{id}",
     tag = "notes",
     params(("id" = String, Path, description = "The note's id")),
-    security(("clerk" = [])),
+    security(("clerk" = []), ("clerk_api_key" = []), ("clerk_oauth_token" = [])),
     responses(
         (status = 200, description = "The note", body = Note),
+        (status = 403, body = clerk_axum::openapi::AuthErrorBody, description = "A machine credential without the scope `notes:read` (`missing-scope`), or one acting for a machine (`no-notes-scope`)"),
         (status = 404, description = "No such note in this scope", body = ErrorBody),
     )
 )]
 pub async fn get(
     State(state): State<AppState>,
-    auth: ClerkAuth,
+    caller: NotesCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Note>, ApiError> {
-    let stored = find(&state, &Scope::of(&auth), &id).await?;
+    let stored = find(&state, &Scope::reading(&caller)?, &id).await?;
     Ok(Json(stored.into_note()))
 }
 
@@ -396,11 +443,11 @@ pub async fn get(
     tag = "notes",
     params(("id" = String, Path, description = "The note's id")),
     request_body = NotePatch,
-    security(("clerk" = [])),
+    security(("clerk" = []), ("clerk_api_key" = []), ("clerk_oauth_token" = [])),
     responses(
         (status = 200, description = "The updated note", body = Note),
         (status = 400, description = "Not JSON", body = ErrorBody),
-        (status = 403, body = clerk_axum::openapi::AuthErrorBody, description = "In an organization, without `org:notes:write` or `org:admin`"),
+        (status = 403, body = clerk_axum::openapi::AuthErrorBody, description = "In an organization, a session without `org:notes:write` or `org:admin`; a machine credential without the scope `notes:write` (`missing-scope`) or acting for a machine (`no-notes-scope`)"),
         (status = 404, description = "No such note in this scope", body = ErrorBody),
         (status = 413, description = "Body over `MAX_BODY_BYTES`", body = ErrorBody),
         (status = 415, description = "No `Content-Type: application/json`", body = ErrorBody),
@@ -409,12 +456,12 @@ pub async fn get(
 )]
 pub async fn update(
     State(state): State<AppState>,
-    auth: ClerkAuth,
+    caller: NotesCaller,
     Path(id): Path<String>,
     Json(patch): Json<NotePatch>,
 ) -> Result<Json<Note>, ApiError> {
-    let scope = Scope::of(&auth);
-    scope.require(&auth, &WRITE)?;
+    let scope = Scope::of(&caller)?;
+    scope.require(&caller, &WRITE)?;
     let title = validate(patch.title.as_deref(), patch.body.as_deref())?;
     if title.is_none() && patch.body.is_none() {
         let stored = find(&state, &scope, &id).await?;
@@ -424,7 +471,7 @@ pub async fn update(
         .bind(scope.key())
         .bind(title.as_deref())
         .bind(patch.body.as_deref())
-        .bind(auth.user_id())
+        .bind(caller.subject())
         .bind(now_ms())
         .bind(id.as_str())
         .fetch_optional(state.db().pool())
@@ -440,26 +487,26 @@ pub async fn update(
     path = "/v1/notes/{id}",
     tag = "notes",
     params(("id" = String, Path, description = "The note's id")),
-    security(("clerk" = [])),
+    security(("clerk" = []), ("clerk_api_key" = []), ("clerk_oauth_token" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, body = clerk_axum::openapi::AuthErrorBody, description = "In an organization: one's own note needs `org:notes:write`, `org:notes:delete` or `org:admin`; another member's needs `org:notes:delete` or `org:admin`"),
+        (status = 403, body = clerk_axum::openapi::AuthErrorBody, description = "In an organization, for a session: one's own note needs `org:notes:write`, `org:notes:delete` or `org:admin`; another member's needs `org:notes:delete` or `org:admin`. A machine credential needs the scope `notes:write` (`missing-scope`) and must act for a user or an organization (`no-notes-scope`)"),
         (status = 404, description = "No such note in this scope", body = ErrorBody),
     )
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    auth: ClerkAuth,
+    caller: NotesCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let scope = Scope::of(&auth);
+    let scope = Scope::of(&caller)?;
     let stored = find(&state, &scope, &id).await?;
-    let needed = if stored.owner_user_id == auth.user_id() {
+    let needed = if stored.owner_user_id == caller.subject() {
         &DELETE_OWN
     } else {
         &DELETE_ANY
     };
-    scope.require(&auth, needed)?;
+    scope.require(&caller, needed)?;
     let deleted = sqlx::query(scope.sql().delete)
         .bind(scope.key())
         .bind(id.as_str())

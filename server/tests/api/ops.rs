@@ -237,8 +237,22 @@ async fn openapi_describes_every_route_and_the_bearer_scheme() {
     assert_eq!(scheme["bearerFormat"], "JWT");
     assert_eq!(
         doc["paths"]["/v1/me"]["get"]["security"],
+        json!([{"clerk": []}, {"clerk_api_key": []}, {"clerk_m2m_token": []}, {"clerk_oauth_token": []}])
+    );
+    assert_eq!(
+        doc["paths"]["/v1/notes"]["get"]["security"],
+        json!([{"clerk": []}, {"clerk_api_key": []}, {"clerk_oauth_token": []}])
+    );
+    assert_eq!(
+        doc["paths"]["/protected"]["get"]["security"],
         json!([{"clerk": []}])
     );
+    for machine in ["clerk_api_key", "clerk_m2m_token", "clerk_oauth_token"] {
+        assert_eq!(
+            doc["components"]["securitySchemes"][machine]["scheme"],
+            "bearer"
+        );
+    }
     assert!(doc["paths"]["/healthz"]["get"]["security"].is_null());
     let create = &doc["paths"]["/v1/notes"]["post"]["responses"];
     for status in ["201", "400", "401", "403", "413", "422", "503"] {

@@ -27,6 +27,7 @@ async fn me_outside_an_organization_has_no_org_and_no_profile_yet(db: Db) {
     assert_eq!(
         reply.json,
         json!({
+            "token_type": "session_token",
             "user_id": "user_ada",
             "session_id": "sess_1",
             "org_id": null,

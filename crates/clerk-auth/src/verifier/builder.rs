@@ -12,6 +12,7 @@ use super::{
 };
 use crate::instance::KeySource;
 use crate::jwks::{JwksCache, JwksOptions};
+use crate::machine::{MachineOptions, Remote, RemoteConfig};
 
 use crate::revocation::Revocations;
 use crate::rsa::RsaPublicKey;
@@ -58,6 +59,9 @@ pub struct VerifierBuilder {
     clock: Option<Arc<dyn Clock>>,
     http_client: Option<reqwest::Client>,
     background_refresh: Option<bool>,
+    machine_secret_key: Option<String>,
+    machine_options: MachineOptions,
+    machine_id: Option<String>,
 }
 
 impl std::fmt::Debug for VerifierBuilder {
@@ -141,6 +145,53 @@ impl VerifierBuilder {
                     )
                 })?;
             builder.token_cache_capacity = Some(entries);
+        }
+        builder.machine_secret_key = var("CLERK_MACHINE_SECRET_KEY");
+        builder.machine_id = var("CLERK_MACHINE_ID");
+        let machine = &mut builder.machine_options;
+        if let Some(d) = duration("CLERK_MACHINE_TOKEN_CACHE_TTL_SECS", 1000)? {
+            machine.cache_ttl = d;
+        }
+        if let Some(d) = duration("CLERK_MACHINE_TOKEN_NEGATIVE_TTL_SECS", 1000)? {
+            machine.negative_ttl = d;
+        }
+        if let Some(d) = duration("CLERK_MACHINE_TOKEN_TIMEOUT_MS", 1)? {
+            machine.timeout = d;
+        }
+        let whole = |name: &'static str, max: u64| -> Result<Option<u64>, ConfigError> {
+            var(name)
+                .map(|value| {
+                    value
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n <= max)
+                        .ok_or_else(|| {
+                            config_error(
+                                name,
+                                format!("{value:?} is not a whole number from 0 to {max}"),
+                            )
+                        })
+                })
+                .transpose()
+        };
+        if let Some(n) = whole(
+            "CLERK_MACHINE_TOKEN_CACHE_CAPACITY",
+            MAX_TOKEN_CACHE_CAPACITY as u64,
+        )? {
+            machine.cache_capacity = n;
+        }
+        let positive = |name: &'static str| -> Result<Option<u32>, ConfigError> {
+            match whole(name, u64::from(u32::MAX))? {
+                Some(0) => Err(config_error(name, "it must be at least 1")),
+                n => Ok(n.map(|n| n as u32)),
+            }
+        };
+        if let Some(n) = positive("CLERK_MACHINE_VERIFY_RATE")? {
+            machine.verify_rate = n;
+        }
+        if let Some(n) = positive("CLERK_MACHINE_VERIFY_BURST")? {
+            machine.verify_burst = n;
         }
         if let Some(skew) = var("CLERK_CLOCK_SKEW_MS") {
             let ms: u64 = skew.trim().parse().map_err(|_| {
@@ -260,6 +311,31 @@ impl VerifierBuilder {
         self
     }
 
+    /// The machine secret key (`CLERK_MACHINE_SECRET_KEY`, `ak_…`): authorises the Backend
+    /// API verification of opaque M2M tokens instead of the secret key (then only tokens that
+    /// may talk to that machine verify). API keys and OAuth tokens always use the secret key.
+    pub fn machine_secret_key(mut self, key: impl Into<String>) -> Self {
+        self.machine_secret_key = Some(key.into());
+        self
+    }
+
+    /// How opaque machine tokens are cached and how many Backend API calls they may cost
+    /// (`CLERK_MACHINE_TOKEN_CACHE_TTL_SECS`, `CLERK_MACHINE_TOKEN_NEGATIVE_TTL_SECS`,
+    /// `CLERK_MACHINE_TOKEN_CACHE_CAPACITY`, `CLERK_MACHINE_VERIFY_RATE`,
+    /// `CLERK_MACHINE_VERIFY_BURST`, `CLERK_MACHINE_TOKEN_TIMEOUT_MS`).
+    pub fn machine_options(mut self, options: MachineOptions) -> Self {
+        self.machine_options = options;
+        self
+    }
+
+    /// This service's own machine id (`CLERK_MACHINE_ID`, `mch_…`): when set, an M2M JWT
+    /// must name it in `aud`, so that a token issued to talk to another machine is refused
+    /// here. Off by default, as Clerk's SDK (which cannot check it).
+    pub fn machine_id(mut self, id: impl Into<String>) -> Self {
+        self.machine_id = Some(id.into());
+        self
+    }
+
     /// Checks the configuration and builds the verifier. Never makes a network call itself;
     /// with [`background_refresh`](Self::background_refresh) (the default) inside a Tokio
     /// runtime, a background task starts loading the keys and keeps them fresh.
@@ -325,6 +401,58 @@ impl VerifierBuilder {
                 Keys::Remote(cache) => cache.source().implied_issuer(),
                 Keys::Static(_) => None,
             });
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let audience: Vec<String> = self
+            .audience
+            .into_iter()
+            .filter(|a| !a.is_empty())
+            .collect();
+        let remote = match &self.secret_key {
+            None => {
+                if self.machine_secret_key.is_some() {
+                    return Err(config_error(
+                        "CLERK_MACHINE_SECRET_KEY",
+                        "it needs CLERK_SECRET_KEY as well (API keys and OAuth tokens are \
+                         verified with the secret key)",
+                    ));
+                }
+                None
+            }
+            Some(secret_key) => {
+                let options = self.machine_options.clone();
+                let client = match self.http_client.clone() {
+                    Some(client) => client,
+                    None => reqwest::Client::builder()
+                        .timeout(options.timeout)
+                        .connect_timeout(options.timeout)
+                        .redirect(reqwest::redirect::Policy::none())
+                        .build()
+                        .map_err(|e| config_error("CLERK_API_URL", e.to_string()))?,
+                };
+                let api_url = self.api_url.as_deref().unwrap_or(DEFAULT_API_URL).trim();
+                clerk_types::check_fetch_url(api_url)
+                    .map_err(|e| config_error("CLERK_API_URL", e.to_string()))?;
+                let remote = Remote::new(RemoteConfig {
+                    api_url: api_url.to_owned(),
+                    secret_key: secret_key.trim().to_owned(),
+                    machine_secret_key: self
+                        .machine_secret_key
+                        .as_deref()
+                        .map(|k| k.trim().to_owned()),
+                    audience: audience.clone(),
+                    options,
+                    client,
+                    clock: Arc::clone(&clock),
+                })
+                .ok_or_else(|| {
+                    config_error(
+                        "CLERK_MACHINE_SECRET_KEY",
+                        "a secret key must be printable ASCII",
+                    )
+                })?;
+                Some(remote)
+            }
+        };
         let capacity = self
             .token_cache_capacity
             .unwrap_or(DEFAULT_TOKEN_CACHE_CAPACITY);
@@ -337,15 +465,13 @@ impl VerifierBuilder {
                     .into_iter()
                     .filter(|p| !p.is_empty())
                     .collect(),
-                audience: self
-                    .audience
-                    .into_iter()
-                    .filter(|a| !a.is_empty())
-                    .collect(),
+                audience,
                 clock_skew_ms: self.clock_skew.unwrap_or(DEFAULT_CLOCK_SKEW).as_millis() as f64,
                 treat_pending_as_signed_out: self.treat_pending_as_signed_out.unwrap_or(true),
                 cookie_suffix: publishable.as_ref().map(PublishableKey::cookie_suffix),
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                clock,
+                remote,
+                machine_id: self.machine_id.map(|id| id.trim().to_owned()),
                 cache: (capacity > 0).then(|| TokenCache::new(capacity)),
                 revocations: Revocations::default(),
                 hits: AtomicU64::new(0),

@@ -81,7 +81,7 @@ pub(super) fn template_token() -> Rejection {
     )
 }
 
-fn optional_number(
+pub(super) fn optional_number(
     field: &Field,
     name: &'static str,
     what: &'static str,
@@ -96,7 +96,7 @@ fn optional_number(
     }
 }
 
-fn check_audience(aud: Option<&Value>, audience: &[String]) -> Result<(), Rejection> {
+pub(super) fn check_audience(aud: Option<&Value>, audience: &[String]) -> Result<(), Rejection> {
     let values: Vec<&Value> = match aud {
         None => return Ok(()),
         Some(Value::Array(items)) => items.iter().collect(),
@@ -138,7 +138,7 @@ pub(super) fn check_times(times: &Times, now_ms: f64, skew_ms: f64) -> Result<()
     check_iat(times.iat, now_ms, skew_ms)
 }
 
-fn check_exp(exp: f64, now_ms: f64, skew_ms: f64) -> Result<(), Rejection> {
+pub(super) fn check_exp(exp: f64, now_ms: f64, skew_ms: f64) -> Result<(), Rejection> {
     if exp.trunc() * 1000.0 <= now_ms - skew_ms {
         return Err(Rejection::with_message(
             Reason::TokenExpired,
@@ -152,7 +152,7 @@ fn check_exp(exp: f64, now_ms: f64, skew_ms: f64) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn check_nbf(nbf: Option<f64>, now_ms: f64, skew_ms: f64) -> Result<(), Rejection> {
+pub(super) fn check_nbf(nbf: Option<f64>, now_ms: f64, skew_ms: f64) -> Result<(), Rejection> {
     match nbf {
         Some(nbf) if nbf.trunc() * 1000.0 > now_ms + skew_ms => Err(Rejection::with_message(
             Reason::TokenNotActiveYet,
@@ -167,7 +167,7 @@ fn check_nbf(nbf: Option<f64>, now_ms: f64, skew_ms: f64) -> Result<(), Rejectio
     }
 }
 
-fn check_iat(iat: Option<f64>, now_ms: f64, skew_ms: f64) -> Result<(), Rejection> {
+pub(super) fn check_iat(iat: Option<f64>, now_ms: f64, skew_ms: f64) -> Result<(), Rejection> {
     match iat {
         Some(iat) if iat.trunc() * 1000.0 > now_ms + skew_ms => Err(Rejection::with_message(
             Reason::TokenIatInTheFuture,

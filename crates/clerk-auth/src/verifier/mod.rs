@@ -18,6 +18,7 @@
 
 mod builder;
 mod checks;
+mod machine;
 mod token_cache;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,6 +96,10 @@ struct Inner {
     revocations: Revocations,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// The Backend API client for opaque machine tokens (with a secret key only).
+    remote: Option<crate::machine::Remote>,
+    /// This service's machine id, required in an M2M JWT's `aud` when set.
+    machine_id: Option<String>,
 }
 
 impl std::fmt::Debug for Verifier {
