@@ -47,6 +47,7 @@ pub use verifier::{
 pub mod internals {
     pub use crate::json::parse_object;
     pub use crate::jwks::document::{parse_jwk, parse_jwks, KeySet, MAX_JWKS_KEYS};
+    pub use crate::machine::parse_verify_answer;
     pub use crate::token::{
         decode, decode_as, machine_jwt_kind, Decoded, Header, HeaderRules, CATEGORY_JWT_TEMPLATE,
         CATEGORY_M2M,

@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 use crate::claims::SessionClaims;
 use crate::token::{machine_jwt_kind, HeaderRules};
 
+pub use remote::parse_verify_answer;
 pub(crate) use remote::{Remote, RemoteConfig};
 
 /// A kind of token, spelled as Clerk's `tokenType`.

@@ -264,16 +264,17 @@ impl Remote {
             }
         };
         match status {
-            200 if json => self
-                .read(endpoint, &bytes)
-                .map(Verdict::Verified)
-                .or_else(|err| {
-                    if err.reason() == Reason::UnexpectedError {
-                        Err(err)
-                    } else {
-                        Ok(Verdict::Refused(err))
-                    }
-                }),
+            200 if json => {
+                read_answer(endpoint, &bytes, self.clock.now_ms() as i64, &self.audience)
+                    .map(|auth| Verdict::Verified(Arc::new(auth)))
+                    .or_else(|err| {
+                        if err.reason() == Reason::UnexpectedError {
+                            Err(err)
+                        } else {
+                            Ok(Verdict::Refused(err))
+                        }
+                    })
+            }
             200 => Err(unexpected(format!(
                 "Clerk's Backend API answered {url} with a body that is not JSON."
             ))),
@@ -304,74 +305,80 @@ impl Remote {
             ))),
         }
     }
+}
 
-    /// The machine auth object of a 200 answer.
-    fn read(&self, endpoint: Endpoint, bytes: &[u8]) -> Result<Arc<MachineAuth>, Rejection> {
-        let malformed = |detail: &dyn std::fmt::Display| {
-            unexpected(format!(
-                "Clerk's Backend API answered {} with an object this library cannot read ({detail}).",
-                endpoint.path
-            ))
-        };
-        let object = parse_object(bytes, "response").map_err(|err| malformed(&err.message()))?;
-        let answer: Answer =
-            serde_json::from_value(Value::Object(object)).map_err(|e| malformed(&e))?;
-        if answer.active == Some(false) {
-            return Err(Rejection::new(
-                Reason::TokenInvalid,
-                "The token is not active.",
-            ));
-        }
-        if answer.object.as_deref() != Some(endpoint.object) {
-            return Err(Rejection::with_message(
-                Reason::TokenInvalid,
-                format!(
-                    "Clerk's Backend API did not answer with an {} object.",
-                    endpoint.object
-                ),
-            ));
-        }
-        if answer.revoked {
-            return Err(Rejection::new(
-                Reason::TokenInvalid,
-                "The token was revoked.",
-            ));
-        }
-        let expiration_ms = answer.expiration.map(to_ms);
-        if answer.expired || expiration_ms.is_some_and(|e| e <= self.clock.now_ms() as i64) {
-            return Err(Rejection::new(
-                Reason::TokenInvalid,
-                "The machine token has expired.",
-            ));
-        }
-        let (Some(id), Some(subject)) = (answer.id, answer.subject) else {
-            return Err(malformed(&"no id or subject"));
-        };
-        if endpoint.token_type == TokenType::OAuthToken && !self.audience.is_empty() {
-            let shared = answer
-                .aud
-                .iter()
-                .flatten()
-                .any(|aud| !aud.is_empty() && self.audience.contains(aud));
-            if !shared {
-                return Err(Rejection::new(
-                    Reason::TokenVerificationFailed,
-                    "Invalid OAuth access token audience (aud): it does not include the configured \
-                     audience.",
-                ));
-            }
-        }
-        Ok(Arc::new(MachineAuth {
-            token_type: endpoint.token_type,
-            id,
-            subject,
-            scopes: answer.scopes.unwrap_or_default(),
-            claims: answer.claims,
-            name: answer.name,
-            client_id: answer.client_id,
-            expiration_ms,
-        }))
+/// The machine auth object of a verify endpoint's 200 answer, at `now_ms`, with the OAuth
+/// audience rule for `audience`.
+pub(crate) fn read_answer(
+    endpoint: Endpoint,
+    bytes: &[u8],
+    now_ms: i64,
+    audience: &[String],
+) -> Result<MachineAuth, Rejection> {
+    let malformed = |detail: &dyn std::fmt::Display| {
+        unexpected(format!(
+            "Clerk's Backend API answered {} with an object this library cannot read ({detail}).",
+            endpoint.path
+        ))
+    };
+    let object = parse_object(bytes, "response").map_err(|err| malformed(&err.message()))?;
+    let answer: Answer =
+        serde_json::from_value(Value::Object(object)).map_err(|e| malformed(&e))?;
+    if answer.active == Some(false) {
+        return Err(Rejection::new(
+            Reason::TokenInvalid,
+            "The token is not active.",
+        ));
     }
+    if answer.object.as_deref() != Some(endpoint.object) {
+        return Err(Rejection::with_message(
+            Reason::TokenInvalid,
+            format!(
+                "Clerk's Backend API did not answer with an {} object.",
+                endpoint.object
+            ),
+        ));
+    }
+    if answer.revoked {
+        return Err(Rejection::new(
+            Reason::TokenInvalid,
+            "The token was revoked.",
+        ));
+    }
+    let expiration_ms = answer.expiration.map(to_ms);
+    if answer.expired || expiration_ms.is_some_and(|e| e <= now_ms) {
+        return Err(Rejection::new(
+            Reason::TokenInvalid,
+            "The machine token has expired.",
+        ));
+    }
+    let (Some(id), Some(subject)) = (answer.id, answer.subject) else {
+        return Err(malformed(&"no id or subject"));
+    };
+    if endpoint.token_type == TokenType::OAuthToken && !audience.is_empty() {
+        let shared = answer
+            .aud
+            .iter()
+            .flatten()
+            .any(|aud| !aud.is_empty() && audience.contains(aud));
+        if !shared {
+            return Err(Rejection::new(
+                Reason::TokenVerificationFailed,
+                "Invalid OAuth access token audience (aud): it does not include the configured \
+                     audience.",
+            ));
+        }
+    }
+    Ok(MachineAuth {
+        token_type: endpoint.token_type,
+        id,
+        subject,
+        scopes: answer.scopes.unwrap_or_default(),
+        claims: answer.claims,
+        name: answer.name,
+        client_id: answer.client_id,
+        expiration_ms,
+    })
 }
 
 /// The fields of the three verify answers this library reads (microservices.md §C.2);
@@ -406,7 +413,7 @@ fn to_ms(time: i64) -> i64 {
 
 /// One of the three verify endpoints.
 #[derive(Clone, Copy)]
-struct Endpoint {
+pub(crate) struct Endpoint {
     path: &'static str,
     field: &'static str,
     object: &'static str,
@@ -415,7 +422,7 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    fn of(form: Form) -> Endpoint {
+    pub(crate) fn of(form: Form) -> Endpoint {
         match form {
             Form::M2mOpaque | Form::M2mJwt => Endpoint {
                 path: "/m2m_tokens/verify",
@@ -440,6 +447,20 @@ impl Endpoint {
             },
         }
     }
+}
+
+/// [`read_answer`] for the endpoint of `token_type` (fuzzing and tests).
+pub fn parse_verify_answer(
+    token_type: TokenType,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<MachineAuth, Rejection> {
+    let form = match token_type {
+        TokenType::M2mToken => Form::M2mOpaque,
+        TokenType::OAuthToken => Form::OAuthOpaque,
+        _ => Form::ApiKey,
+    };
+    read_answer(Endpoint::of(form), body, now_ms, &[])
 }
 
 fn digest(token: &str) -> [u8; 32] {
@@ -475,6 +496,92 @@ mod tests {
     fn times_in_seconds_and_milliseconds_are_both_read() {
         assert_eq!(to_ms(1_716_883_200), 1_716_883_200_000);
         assert_eq!(to_ms(1_716_883_200_000), 1_716_883_200_000);
+    }
+
+    const NOW_MS: i64 = 1_716_883_200_000;
+
+    fn api_key(extra: &str) -> Vec<u8> {
+        format!(
+            r#"{{"object":"api_key","id":"ak_3beecc9c60adb5f9b850e91a8ee1e992","type":"api_key",
+            "subject":"org_2xhFjEI5X2qWRvtV13BzSj8H6Dk","name":"MY_SERVICE_API_KEY",
+            "description":null,"claims":{{"foo":"bar"}},"scopes":["read","write"],
+            "revoked":false,"revocation_reason":null,"expired":false,"expiration":null,
+            "created_by":null,"last_used_at":1716883200,"created_at":1716883200,
+            "updated_at":1716883200{extra}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_verified_api_key_becomes_clerks_auth_object() {
+        let auth = parse_verify_answer(TokenType::ApiKey, &api_key(""), NOW_MS).unwrap();
+        assert_eq!(auth.token_type(), TokenType::ApiKey);
+        assert_eq!(auth.id(), "ak_3beecc9c60adb5f9b850e91a8ee1e992");
+        assert_eq!(auth.org_id(), Some("org_2xhFjEI5X2qWRvtV13BzSj8H6Dk"));
+        assert_eq!(auth.user_id(), None);
+        assert_eq!(auth.name(), Some("MY_SERVICE_API_KEY"));
+        assert_eq!(auth.scopes(), ["read", "write"]);
+        assert_eq!(auth.claims().unwrap()["foo"], "bar");
+        assert_eq!(auth.expiration_ms(), None);
+    }
+
+    #[test]
+    fn a_200_that_says_no_is_token_invalid() {
+        let refused = |body: Vec<u8>, token_type| {
+            parse_verify_answer(token_type, &body, NOW_MS)
+                .unwrap_err()
+                .reason()
+        };
+        let revoked = String::from_utf8(api_key(""))
+            .unwrap()
+            .replace(r#""revoked":false"#, r#""revoked":true"#);
+        let expired = String::from_utf8(api_key(""))
+            .unwrap()
+            .replace(r#""expired":false"#, r#""expired":true"#);
+        let past = String::from_utf8(api_key(""))
+            .unwrap()
+            .replace(r#""expiration":null"#, r#""expiration":1716883199999"#);
+        for body in [revoked, expired, past] {
+            assert_eq!(
+                refused(body.into_bytes(), TokenType::ApiKey),
+                Reason::TokenInvalid
+            );
+        }
+        assert_eq!(
+            refused(api_key(""), TokenType::M2mToken),
+            Reason::TokenInvalid,
+            "another object"
+        );
+        assert_eq!(
+            refused(br#"{"active":false}"#.to_vec(), TokenType::OAuthToken),
+            Reason::TokenInvalid
+        );
+    }
+
+    #[test]
+    fn an_unreadable_200_is_the_backend_apis_fault() {
+        for body in [
+            &b"[]"[..],
+            b"{",
+            br#"{"object":"api_key","scopes":"read"}"#,
+            br#"{"a":1,"a":2}"#,
+        ] {
+            assert_eq!(
+                parse_verify_answer(TokenType::ApiKey, body, NOW_MS)
+                    .unwrap_err()
+                    .reason(),
+                Reason::UnexpectedError,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let no_subject = br#"{"object":"api_key","id":"ak_1"}"#;
+        assert_eq!(
+            parse_verify_answer(TokenType::ApiKey, no_subject, NOW_MS)
+                .unwrap_err()
+                .reason(),
+            Reason::UnexpectedError
+        );
     }
 
     #[test]
