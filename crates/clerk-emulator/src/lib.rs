@@ -45,6 +45,9 @@ mod fault;
 mod http;
 pub mod ids;
 mod key;
+mod machine_auth;
+mod machine_bapi;
+pub mod machines;
 pub mod objects;
 mod server;
 mod store;
@@ -55,6 +58,8 @@ pub use compact::Compact;
 pub use emulator::Emulator;
 pub use fault::{Endpoint, Fault};
 pub use key::{Algorithm, KeyError, SigningKey, DEFAULT_KEY_BITS, MIN_KEY_BITS};
+pub use machine_bapi::MACHINE_BODY_LIMIT;
+pub use machines::TokenFormat;
 pub use objects::{BackendError, NewOrganization, NewUser, OrganizationUpdate, UserUpdate};
 pub use server::{EmulatorServer, BACKEND_JWKS_PATH, WELL_KNOWN_JWKS_PATH};
 pub use token::{

@@ -1,5 +1,6 @@
 //! Serving the emulator over HTTP: binding, the JWKS endpoints, the Backend API routes (see
-//! `bapi.rs`), and the controls of request counters and switchable faults.
+//! `bapi.rs` and, for machine authentication, `machine_bapi.rs`), and the controls of request
+//! counters and switchable faults.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use crate::bapi;
 use crate::emulator::Emulator;
 use crate::fault::{Endpoint, Fault};
 use crate::http::{clerk_error, json_body, key_invalid, Shared};
+use crate::machine_bapi;
 
 /// The path of the public (Frontend API) JWKS endpoint.
 pub const WELL_KNOWN_JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -130,6 +132,7 @@ impl EmulatorServer {
             .route(WELL_KNOWN_JWKS_PATH, get(well_known_jwks))
             .route(BACKEND_JWKS_PATH, get(backend_jwks))
             .merge(bapi::routes())
+            .merge(machine_bapi::routes())
             .fallback(not_found)
             .with_state(Arc::clone(&shared));
         let mut shutdown_signal = shutdown;
