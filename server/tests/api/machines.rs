@@ -5,12 +5,33 @@
 use clerk_emulator::{TokenBuilder, CAT_M2M};
 use serde_json::json;
 
-use crate::support::{on_both_databases, Db, TestApp};
+use clerk_emulator::machines::NewApiKey;
+
+use crate::support::{clerk, on_both_databases, Db, TestApp};
 
 on_both_databases!(
     an_oauth_token_acts_in_its_users_personal_notes_within_its_scopes,
     m2m_tokens_are_not_taken_by_the_notes_routes,
+    a_users_api_key_acts_in_personal_notes_and_an_organizations_in_its_notes,
 );
+
+/// The server with machine tokens on: the emulator's secret key and Backend API.
+async fn with_machine_tokens(db: Db) -> TestApp {
+    let clerk = clerk().await;
+    let (secret, api) = (clerk.secret_key(), clerk.api_url().to_owned());
+    TestApp::start_with_clerk(clerk, db, move |config| {
+        config.clerk.clerk_secret_key = Some(secret.into());
+        config.clerk.clerk_api_url = Some(api);
+    })
+    .await
+}
+
+fn api_key(app: &TestApp, subject: &str, scopes: &[&str]) -> String {
+    app.clerk
+        .create_api_key(NewApiKey::new(subject, "scripts").scopes(scopes.iter().copied()))
+        .expect("an API key")
+        .secret
+}
 
 /// The JWT form of a machine token: the emulator's key and issuer, no session claims.
 fn machine_jwt(app: &TestApp) -> TokenBuilder {
@@ -152,5 +173,86 @@ async fn protected_stays_session_only_and_opaque_tokens_need_a_secret_key() {
     assert_eq!(
         reply.json["reason"], "token-invalid",
         "a malformed session token there"
+    );
+}
+
+async fn a_users_api_key_acts_in_personal_notes_and_an_organizations_in_its_notes(db: Db) {
+    let app = with_machine_tokens(db).await;
+    let ada = app.token("user_ada");
+    let personal = app.create_note(&ada, "ada's own").await;
+    let grace = app.org_token("user_grace", "org_acme", "org:admin", &[]);
+    let shared = app.create_note(&grace, "acme's").await;
+
+    let ada_key = api_key(&app, "user_ada", &["notes:read", "notes:write"]);
+    let listed = app.get("/v1/notes", &ada_key).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.json["items"][0]["id"], personal["id"]);
+    let created = app
+        .post(
+            "/v1/notes",
+            &ada_key,
+            json!({"title": "from a script", "body": ""}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.delete(&format!("/v1/notes/{id}"), &ada_key)
+            .await
+            .status,
+        204
+    );
+
+    let acme_key = api_key(&app, "org_acme", &["notes:read"]);
+    let listed = app.get("/v1/notes", &acme_key).await;
+    assert_eq!(
+        listed.json["items"][0]["id"], shared["id"],
+        "{}",
+        listed.text
+    );
+    let before = app.count("notes").await;
+    let refused = app
+        .post("/v1/notes", &acme_key, json!({"title": "t", "body": ""}))
+        .await;
+    assert_eq!(
+        (refused.status, refused.json["reason"].clone()),
+        (403, json!("missing-scope"))
+    );
+    assert_eq!(app.count("notes").await, before, "nothing written");
+
+    let machine_key = api_key(
+        &app,
+        &app.clerk.create_machine("cron", &[]).unwrap().id,
+        &["notes:read"],
+    );
+    let refused = app.get("/v1/notes", &machine_key).await;
+    assert_eq!(
+        (refused.status, refused.json["reason"].clone()),
+        (403, json!("no-notes-scope"))
+    );
+
+    let me = app.get("/v1/me", &acme_key).await;
+    assert_eq!(me.json["token_type"], "api_key");
+    assert_eq!(me.json["org_id"], "org_acme");
+    assert_eq!(me.json["name"], "scripts");
+    assert_eq!(me.json["scopes"], json!(["notes:read"]));
+
+    let unknown = app.get("/v1/notes", "ak_not_a_key").await;
+    assert_eq!(
+        (unknown.status, unknown.json["reason"].clone()),
+        (401, json!("token-invalid"))
+    );
+    app.clerk
+        .set_machine_verify_fault(clerk_emulator::Fault::Status(500));
+    let down = app
+        .get("/v1/notes", &api_key(&app, "user_ada", &["notes:read"]))
+        .await;
+    assert_eq!(down.status, 503, "{}", down.text);
+    assert_eq!(down.json["reason"], "unexpected-error");
+    let cached = app.get("/v1/notes", &ada_key).await;
+    assert_eq!(
+        cached.status, 200,
+        "a cached key keeps working while the Backend API is down"
     );
 }
