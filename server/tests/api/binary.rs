@@ -260,13 +260,21 @@ async fn dev_mode_prints_a_curl_that_works() {
 
     // The API key and the M2M token, through the emulated Backend API.
     let (_, api_key, key_url) = &commands[4];
-    assert!(api_key.starts_with("ak_") && key_url.ends_with("/v1/notes"), "{key_url}");
+    assert!(
+        api_key.starts_with("ak_") && key_url.ends_with("/v1/notes"),
+        "{key_url}"
+    );
     let (_, m2m, me_url) = &commands[5];
     assert!(m2m.starts_with("mt_"), "{m2m}");
     let (status, me) = call(m2m, me_url, false).await;
     assert_eq!(status, 200);
     assert_eq!(me["token_type"], "m2m_token", "{me}");
-    assert!(me["machine_id"].as_str().is_some_and(|id| id.starts_with("mch_")), "{me}");
+    assert!(
+        me["machine_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("mch_")),
+        "{me}"
+    );
     assert!(emails.contains(&"ada@example.com") && emails.contains(&"grace@example.com"));
 
     terminate(&child);

@@ -15,6 +15,7 @@ mod crash;
 mod database;
 mod edge;
 mod load;
+mod machines;
 mod memory;
 mod pg;
 mod rotation;
