@@ -111,11 +111,16 @@ async fn main() -> ExitCode {
         server.issuer()
     );
     println!();
-    println!("Serving until Ctrl-C.");
+    println!("Serving until Ctrl-C (SIGINT); then the requests served per endpoint are printed.");
 
     if let Err(err) = tokio::signal::ctrl_c().await {
         eprintln!("clerk-emulator: cannot listen for Ctrl-C: {err}");
     }
+    let counts: Vec<String> = clerk_emulator::Endpoint::ALL
+        .iter()
+        .map(|endpoint| format!("{endpoint:?}={}", server.requests(*endpoint)))
+        .collect();
+    println!("requests {}", counts.join(" "));
     server.shutdown().await;
     ExitCode::SUCCESS
 }
