@@ -317,3 +317,28 @@ fn machine_tokens_are_read_from_the_authorization_header_only() {
     );
     assert!(run(verifier.authenticate_request(&headers, machines)).is_ok());
 }
+
+#[test]
+fn a_list_of_the_session_token_alone_is_clerks_array_form() {
+    // `["session_token"]` is not `"session_token"`: an opaque machine token is a type not in
+    // the list (token-type-mismatch), where the string form takes it for a malformed JWT.
+    let verifier = builder().build().unwrap();
+    let list = Accepts::of(&[TokenType::SessionToken]);
+    for token in [
+        "ak_LCWGdaM8mv8K4PC/57IICZQXAeWfCgF30DZaFXHoGn9=",
+        "mt_0123",
+        "oat_0123",
+    ] {
+        assert_eq!(
+            authenticate(&verifier, token, list).unwrap_err(),
+            Reason::TokenTypeMismatch,
+            "{token}"
+        );
+        assert_eq!(
+            authenticate(&verifier, token, Accepts::SESSION).unwrap_err(),
+            Reason::TokenInvalid,
+            "{token}"
+        );
+    }
+    assert!(authenticate(&verifier, &session(), list).is_ok());
+}

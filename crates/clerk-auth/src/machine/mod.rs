@@ -126,12 +126,27 @@ impl Form {
 
 /// Which types of token a route accepts: Clerk's `acceptsToken`. The default is the session
 /// token alone, so that machine credentials are refused wherever they were not asked for.
+///
+/// As Clerk's option, it remembers its form: one type ([`Accepts::only`], Clerk's string), a
+/// list ([`Accepts::of`], [`Accepts::or`]: Clerk's array, even of one type) or
+/// [`Accepts::ANY`]. Clerk answers some tokens differently under the three: with
+/// `"session_token"` an opaque machine token is a malformed JWT (`token-invalid`), with
+/// `["session_token"]` a type not in the list (`token-type-mismatch`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Accepts {
     bits: u8,
-    /// `"any"` rather than a list that happens to hold every type: Clerk answers a mismatch
-    /// differently for the two, and for one type (see [`Accepts::single`]).
-    any: bool,
+    shape: Shape,
+}
+
+/// The form `acceptsToken` was given in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Shape {
+    /// One type, as a string.
+    One,
+    /// An array of types.
+    List,
+    /// `"any"`.
+    Any,
 }
 
 impl Accepts {
@@ -140,30 +155,34 @@ impl Accepts {
     /// `"any"`: every type.
     pub const ANY: Accepts = Accepts {
         bits: 15,
-        any: true,
+        shape: Shape::Any,
     };
 
-    /// One type.
+    /// One type (Clerk's string form).
     pub const fn only(token_type: TokenType) -> Accepts {
         Accepts {
             bits: token_type.bit(),
-            any: false,
+            shape: Shape::One,
         }
     }
 
-    /// A set of types (Clerk's array form). An empty list accepts nothing.
+    /// A set of types (Clerk's array form), even of one type. An empty list accepts nothing.
     pub fn of(types: &[TokenType]) -> Accepts {
         Accepts {
             bits: types.iter().fold(0, |bits, t| bits | t.bit()),
-            any: false,
+            shape: Shape::List,
         }
     }
 
-    /// Also accept `token_type`.
+    /// Also accept `token_type`: a list of the types accepted so far and this one (`"any"`
+    /// stays `"any"`).
     pub const fn or(self, token_type: TokenType) -> Accepts {
         Accepts {
             bits: self.bits | token_type.bit(),
-            any: self.any,
+            shape: match self.shape {
+                Shape::Any => Shape::Any,
+                Shape::One | Shape::List => Shape::List,
+            },
         }
     }
 
@@ -177,12 +196,12 @@ impl Accepts {
         self.bits & !TokenType::SessionToken.bit() != 0
     }
 
-    /// The one type accepted, when exactly one is (and not as `"any"`).
+    /// The type accepted when it was given alone ([`Accepts::only`]; not a list of one type,
+    /// not `"any"`).
     pub fn single(self) -> Option<TokenType> {
-        let mut found = TokenType::ALL.into_iter().filter(|t| self.accepts(*t));
-        match (self.any, found.next(), found.next()) {
-            (false, Some(one), None) => Some(one),
-            _ => None,
+        match self.shape {
+            Shape::One => self.types().next(),
+            Shape::List | Shape::Any => None,
         }
     }
 
@@ -200,12 +219,14 @@ impl Default for Accepts {
 
 impl fmt::Debug for Accepts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.any {
-            return f.write_str("Accepts(any)");
+        match (self.shape, self.single()) {
+            (Shape::Any, _) => f.write_str("Accepts(any)"),
+            (Shape::One, Some(one)) => f.debug_tuple("Accepts").field(&one.as_str()).finish(),
+            _ => f
+                .debug_tuple("Accepts")
+                .field(&self.types().map(TokenType::as_str).collect::<Vec<_>>())
+                .finish(),
         }
-        f.debug_tuple("Accepts")
-            .field(&self.types().map(TokenType::as_str).collect::<Vec<_>>())
-            .finish()
     }
 }
 
@@ -453,6 +474,17 @@ mod tests {
             [TokenType::SessionToken, TokenType::OAuthToken]
         );
         assert_eq!(Accepts::of(&[]).types().count(), 0);
+        // A list of one type is Clerk's array form, not its string form.
+        let list = Accepts::of(&[TokenType::SessionToken]);
+        assert_eq!(list.single(), None);
+        assert_ne!(list, Accepts::SESSION);
+        assert!(list.accepts(TokenType::SessionToken) && !list.accepts_machines());
+        assert_eq!(Accepts::ANY.or(TokenType::ApiKey), Accepts::ANY);
+        assert_eq!(
+            format!("{:?}", Accepts::SESSION),
+            r#"Accepts("session_token")"#
+        );
+        assert_eq!(format!("{list:?}"), r#"Accepts(["session_token"])"#);
         assert_eq!(
             format!("{two:?}"),
             r#"Accepts(["session_token", "oauth_token"])"#
