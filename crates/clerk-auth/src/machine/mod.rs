@@ -17,6 +17,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::claims::SessionClaims;
@@ -98,7 +100,10 @@ pub(crate) enum Form {
 
 impl Form {
     pub(crate) fn of(token: &str) -> Form {
-        let jwt = machine_jwt_kind(token);
+        let jwt = match is_jwt_format(token) {
+            true => machine_jwt_kind(token),
+            false => None,
+        };
         if token.starts_with("mt_") {
             Form::M2mOpaque
         } else if jwt == Some(HeaderRules::M2m) {
@@ -122,6 +127,60 @@ impl Form {
             Form::OAuthOpaque | Form::OAuthJwt => TokenType::OAuthToken,
         }
     }
+}
+
+/// Clerk's JWT format test (`isJwtFormat`, `^[a-zA-Z0-9\-_]+\.[a-zA-Z0-9\-_]+\.[a-zA-Z0-9\-_]+$`):
+/// only a token of this form can be a machine JWT. A JWT with an empty segment (no
+/// signature) or padding is none, and goes down the session path.
+fn is_jwt_format(token: &str) -> bool {
+    let base64url = |segment: &str| {
+        !segment.is_empty()
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let mut segments = token.split('.');
+    matches!(
+        (segments.next(), segments.next(), segments.next(), segments.next()),
+        (Some(h), Some(p), Some(s), None) if base64url(h) && base64url(p) && base64url(s)
+    )
+}
+
+/// The `cat` of a session token (handshake tokens carry it too).
+const CATEGORY_SESSION: &str = "cl_B7d4PD111AAA";
+/// The `cat` of instances that stamp one value on every class of token: no class
+/// information.
+const CATEGORY_IGNORE: &str = "cl_I7d4PD111III";
+
+/// Clerk's `hasNonSessionJwtCategory`, which `authenticateRequest` applies to every token on
+/// the session path before verifying it (SEC-340): the token decodes (three segments, JSON
+/// header and payload) and its header has a `cat` other than the session token's or the
+/// "ignore" tag: a JWT-template token, the M2M category on a token that is no M2M JWT, an
+/// unknown category. `verifyToken` (and [`crate::Verifier::verify`]) refuses only the M2M
+/// category; `authenticateRequest` refuses them all, as a `token-type-mismatch`.
+pub(crate) fn has_non_session_category(token: &str) -> bool {
+    fn json(segment: &str) -> Option<Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).ok()?).ok()
+    }
+    let mut segments = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return false;
+    };
+    let non_session = match json(header) {
+        Some(Value::Object(header)) => match header.get("cat") {
+            None => false,
+            Some(Value::String(cat)) => cat != CATEGORY_SESSION && cat != CATEGORY_IGNORE,
+            Some(_) => true,
+        },
+        _ => false,
+    };
+    // The rest must decode too, as in Clerk; read only in this rare case.
+    non_session && json(payload).is_some() && URL_SAFE_NO_PAD.decode(signature).is_ok()
 }
 
 /// Which types of token a route accepts: Clerk's `acceptsToken`. The default is the session

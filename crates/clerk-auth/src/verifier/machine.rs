@@ -9,11 +9,23 @@ use serde_json::{Map, Value};
 use super::checks::{check_audience, check_exp, check_iat, check_nbf, optional_number};
 use super::{Keys, Lookup, Verifier};
 use crate::error::{Reason, Rejection};
-use crate::machine::{Accepts, Caller, Form, MachineAuth, MachineStats, TokenType};
+use crate::machine::{
+    has_non_session_category, Accepts, Caller, Form, MachineAuth, MachineStats, TokenType,
+};
 use crate::request::header_token;
 use crate::token::{
     self, HeaderRules, MACHINE_ID_PREFIX, WRONG_ALGORITHM, WRONG_OAUTH_TYPE, WRONG_TYPE,
 };
+
+/// A JWT on the session path whose `cat` is not a session token's (see
+/// [`has_non_session_category`]), refused before verification as by Clerk's
+/// `authenticateRequest`.
+const CATEGORY_MISMATCH: Rejection = Rejection::new(
+    Reason::TokenTypeMismatch,
+    "This JWT's category (its \"cat\" header) is not a session token's: it is a JWT-template \
+     or machine token, or of a category this library does not know, and is not accepted as a \
+     session token.",
+);
 
 /// The claims an M2M JWT's `claims` leave out, as Clerk's `M2MToken.fromJwtPayload`.
 const REGISTERED_CLAIMS: [&str; 6] = ["iss", "sub", "exp", "nbf", "iat", "jti"];
@@ -41,9 +53,13 @@ impl Verifier {
                 // A session token verified before (`mch_` subjects are M2M JWTs, whatever
                 // path cached them).
                 Lookup::Hit(claims) if !claims.user_id().starts_with(MACHINE_ID_PREFIX) => {
-                    return match accepts.accepts(TokenType::SessionToken) {
-                        true => Ok(Caller::Session(claims)),
-                        false => Err(type_mismatch(TokenType::SessionToken, accepts)),
+                    return if !accepts.accepts(TokenType::SessionToken) {
+                        Err(type_mismatch(TokenType::SessionToken, accepts))
+                    } else if has_non_session_category(token) {
+                        // Verified by `verify`, which takes unknown categories.
+                        Err(CATEGORY_MISMATCH)
+                    } else {
+                        Ok(Caller::Session(claims))
                     };
                 }
                 Lookup::Hit(_) => (0, 0),
@@ -64,6 +80,9 @@ impl Verifier {
         }
         match form {
             Form::Session => {
+                if has_non_session_category(token) {
+                    return Err(CATEGORY_MISMATCH);
+                }
                 let claims = if opaque {
                     self.verify(token).await?
                 } else {
