@@ -409,3 +409,22 @@ fn a_jwt_with_an_empty_segment_is_no_machine_token() {
         Reason::TokenInvalidSignature
     );
 }
+
+#[test]
+fn the_oauth_audience_rule_refuses_an_aud_with_a_value_that_is_no_string() {
+    let verifier = builder()
+        .audience(["https://api.example.com"])
+        .build()
+        .unwrap();
+    for aud in [
+        json!(["https://api.example.com", 1]),
+        json!([["https://api.example.com"]]),
+    ] {
+        let token = oauth().claim("aud", aud.clone()).sign();
+        assert_eq!(
+            authenticate(&verifier, &token, Accepts::ANY).unwrap_err(),
+            Reason::TokenVerificationFailed,
+            "{aud}"
+        );
+    }
+}

@@ -233,10 +233,19 @@ impl Verifier {
         )
         .map_err(failed)?;
         if form == Form::OAuthJwt && !inner.audience.is_empty() {
-            let mut given = values(aud).peekable();
-            let shared = given.peek().is_some()
-                && values(aud).all(|v| !v.is_empty())
-                && given.any(|v| inner.audience.iter().any(|a| a == v));
+            // Clerk's assertOAuthAudienceClaim: a non-empty string, or a non-empty array of
+            // non-empty strings (one value of another type fails it), sharing a value with
+            // the configured audience.
+            let given: Option<Vec<&str>> = match aud {
+                Some(Value::String(one)) if !one.is_empty() => Some(vec![one.as_str()]),
+                Some(Value::Array(items)) if !items.is_empty() => items
+                    .iter()
+                    .map(|v| v.as_str().filter(|v| !v.is_empty()))
+                    .collect(),
+                _ => None,
+            };
+            let shared = given
+                .is_some_and(|given| given.iter().any(|v| inner.audience.iter().any(|a| a == v)));
             if !shared {
                 return Err(Rejection::new(
                     Reason::TokenVerificationFailed,
