@@ -273,13 +273,13 @@ impl Check {
 ///
 /// ```
 /// use clerk_auth::Reverification;
-/// use clerk_auth::authz::FactorLevel;
+/// use clerk_auth::FactorLevel;
 ///
 /// let strict: Reverification = "strict".parse()?;
 /// assert_eq!(strict, Reverification::Strict);
 /// assert_eq!(strict.level(), FactorLevel::SecondFactor);
 /// assert_eq!(strict.after_minutes(), 10);
-/// # Ok::<(), clerk_auth::authz::ParseReverificationError>(())
+/// # Ok::<(), clerk_auth::ParseReverificationError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reverification {

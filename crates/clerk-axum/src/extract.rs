@@ -101,8 +101,10 @@ async fn authenticate(parts: &mut Parts) -> Result<Option<ClerkAuth>, ClerkRejec
     }
     let context = context(parts)?;
     let verifier = &context.0.verifier;
+    // As Clerk's `authenticateRequest` with the default `acceptsToken`: a machine token is a
+    // `token-type-mismatch`, not a malformed session token.
     let result = match verifier.find_token(&parts.headers) {
-        Ok(Some(found)) => verifier.verify(&found.token).await,
+        Ok(Some(found)) => verifier.authenticate_session(&found.token).await,
         Ok(None) => return Ok(None),
         Err(rejection) => Err(rejection),
     };

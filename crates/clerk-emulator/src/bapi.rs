@@ -45,7 +45,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/v1/organizations/{id}/memberships", get(list_memberships))
 }
 
-fn error_response(error: &BackendError) -> Response {
+/// A [`BackendError`] as Clerk's error response.
+pub(crate) fn error_response(error: &BackendError) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
     match error {
         BackendError::NotFound { .. } => clerk_error_with_meta(
@@ -117,7 +118,7 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// The query string's pairs, decoded, in order; `name[]` reads as `name`.
-fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
     raw.unwrap_or_default()
         .split('&')
         .filter(|pair| !pair.is_empty())

@@ -9,34 +9,56 @@ pub enum Endpoint {
     WellKnownJwks,
     /// `GET /v1/jwks`: requires `Authorization: Bearer <secret key>`, like Clerk's Backend API.
     BackendJwks,
-    /// Every other Backend API route (`/v1/users`, `/v1/sessions`, `/v1/organizations`, …),
-    /// behind the secret key as well.
+    /// Every other Backend API route (`/v1/users`, `/v1/sessions`, `/v1/organizations`, …,
+    /// and creating, revoking and listing API keys and M2M tokens), behind the secret key as
+    /// well.
     BackendApi,
+    /// `POST /api_keys/verify`, behind the secret key.
+    ApiKeyVerify,
+    /// `POST /m2m_tokens/verify`, behind the secret key or a machine secret key.
+    M2mVerify,
+    /// `POST /oauth_applications/access_tokens/verify`, behind the secret key.
+    OAuthVerify,
 }
 
 impl Endpoint {
     /// Every endpoint class.
-    pub const ALL: [Endpoint; 3] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::WellKnownJwks,
         Endpoint::BackendJwks,
         Endpoint::BackendApi,
+        Endpoint::ApiKeyVerify,
+        Endpoint::M2mVerify,
+        Endpoint::OAuthVerify,
     ];
 
     /// The two JWKS endpoints.
     pub const JWKS: [Endpoint; 2] = [Endpoint::WellKnownJwks, Endpoint::BackendJwks];
+
+    /// The three machine-token verify endpoints.
+    pub const MACHINE_VERIFY: [Endpoint; 3] = [
+        Endpoint::ApiKeyVerify,
+        Endpoint::M2mVerify,
+        Endpoint::OAuthVerify,
+    ];
 
     pub(crate) fn index(self) -> usize {
         match self {
             Self::WellKnownJwks => 0,
             Self::BackendJwks => 1,
             Self::BackendApi => 2,
+            Self::ApiKeyVerify => 3,
+            Self::M2mVerify => 4,
+            Self::OAuthVerify => 5,
         }
     }
 }
 
 /// How an endpoint misbehaves. Switch it at runtime with [`EmulatorServer::set_fault`](crate::EmulatorServer::set_fault) (the
-/// JWKS endpoints), [`EmulatorServer::set_backend_fault`](crate::EmulatorServer::set_backend_fault) (the rest of the Backend API) or
-/// [`EmulatorServer::set_endpoint_fault`](crate::EmulatorServer::set_endpoint_fault); faulted requests still count as requests.
+/// JWKS endpoints), [`EmulatorServer::set_backend_fault`](crate::EmulatorServer::set_backend_fault) (the rest of the Backend API),
+/// [`EmulatorServer::set_machine_verify_fault`](crate::EmulatorServer::set_machine_verify_fault) (the three machine-token verify
+/// endpoints) or [`EmulatorServer::set_endpoint_fault`](crate::EmulatorServer::set_endpoint_fault); faulted requests still count
+/// as requests.
 ///
 /// A fault replaces the endpoint's normal answer, including the secret-key check of the
 /// Backend API, except [`Fault::Delay`], which only delays it, and [`Fault::FailFirst`] once

@@ -14,13 +14,16 @@ use crate::emulator::Emulator;
 use crate::fault::{Endpoint, Fault};
 use crate::ids;
 
+/// The number of endpoint classes, each with a fault and counters.
+const ENDPOINTS: usize = Endpoint::ALL.len();
+
 /// The state of a running server, shared by all its routes.
 pub(crate) struct Shared {
     pub(crate) emulator: Emulator,
-    faults: RwLock<[Fault; 3]>,
-    counters: [AtomicU64; 3],
+    faults: RwLock<[Fault; ENDPOINTS]>,
+    counters: [AtomicU64; ENDPOINTS],
     /// Requests answered by a [`Fault::FailFirst`] since it was set.
-    failed: [AtomicU64; 3],
+    failed: [AtomicU64; ENDPOINTS],
     shutdown: watch::Receiver<bool>,
 }
 
@@ -29,9 +32,9 @@ impl Shared {
     pub(crate) fn new(emulator: Emulator, shutdown: watch::Receiver<bool>) -> Self {
         Self {
             emulator,
-            faults: RwLock::new([Fault::None, Fault::None, Fault::None]),
-            counters: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-            failed: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            faults: RwLock::new(std::array::from_fn(|_| Fault::None)),
+            counters: std::array::from_fn(|_| AtomicU64::new(0)),
+            failed: std::array::from_fn(|_| AtomicU64::new(0)),
             shutdown,
         }
     }

@@ -1,6 +1,9 @@
-//! Random identifiers shaped like Clerk's (`user_…`, `sess_…`, `ins_…`).
+//! Random identifiers shaped like Clerk's (`user_…`, `sess_…`, `ins_…`) and secrets shaped
+//! like its API key secrets (`ak_…`).
 
 use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::compact::b64_standard;
 
 const ALPHANUMERIC: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -32,6 +35,22 @@ pub fn hex(len: usize) -> String {
 /// ```
 pub fn clerk_id(prefix: &str) -> String {
     format!("{prefix}_{}", alphanumeric(ID_LEN))
+}
+
+/// A secret shaped like Clerk's API key secrets and machine secret keys: `ak_` and the
+/// standard base64 of 32 random bytes, so it may contain `+` and `/` and ends with `=`.
+///
+/// ```
+/// let secret = clerk_emulator::ids::api_key_secret();
+/// assert!(secret.starts_with("ak_") && secret.ends_with('='));
+/// assert_eq!(secret.len(), "ak_".len() + 44);
+/// ```
+pub fn api_key_secret() -> String {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the operating system's random number generator is available");
+    format!("ak_{}", b64_standard(bytes))
 }
 
 fn from_alphabet(alphabet: &[u8], len: usize) -> String {

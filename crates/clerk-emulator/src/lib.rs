@@ -17,6 +17,14 @@
 //!   (`/v1/users`, `/v1/sessions`, `/v1/organizations`, in Clerk's JSON shapes and errors).
 //! - Webhooks: every change emits Clerk's event, delivered Svix-style (signed, retried, same
 //!   `svix-id` on retries) to the URL given to [`Emulator::set_webhook`], with a delivery log.
+//! - Machine authentication ([`machines`]): API keys, machines with their secret keys, M2M
+//!   tokens and OAuth access tokens, opaque or as JWTs signed with the instance's key, created
+//!   from Rust ([`Emulator::create_api_key`], [`Emulator::create_machine`],
+//!   [`Emulator::create_m2m_token`], [`Emulator::create_oauth_access_token`]) and verified
+//!   over the routes Clerk's SDKs call, without `/v1`: `POST /api_keys/verify`,
+//!   `POST /m2m_tokens/verify`, `POST /oauth_applications/access_tokens/verify` (plus
+//!   `POST /api_keys`, `POST /m2m_tokens`, `GET /m2m_tokens` and the `…/{id}/revoke` routes).
+//!   Each verify endpoint has its own [`Endpoint`] counter and fault.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -45,6 +53,9 @@ mod fault;
 mod http;
 pub mod ids;
 mod key;
+mod machine_auth;
+mod machine_bapi;
+pub mod machines;
 pub mod objects;
 mod server;
 mod store;
@@ -55,6 +66,8 @@ pub use compact::Compact;
 pub use emulator::Emulator;
 pub use fault::{Endpoint, Fault};
 pub use key::{Algorithm, KeyError, SigningKey, DEFAULT_KEY_BITS, MIN_KEY_BITS};
+pub use machine_bapi::MACHINE_BODY_LIMIT;
+pub use machines::TokenFormat;
 pub use objects::{BackendError, NewOrganization, NewUser, OrganizationUpdate, UserUpdate};
 pub use server::{EmulatorServer, BACKEND_JWKS_PATH, WELL_KNOWN_JWKS_PATH};
 pub use token::{

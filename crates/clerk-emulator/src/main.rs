@@ -26,6 +26,12 @@ Endpoints:
   GET /v1/jwks                 JWKS behind `Authorization: Bearer <secret key>` (Backend API)
   /v1/users, /v1/sessions, /v1/organizations
                                a Backend API subset, behind the secret key as well
+  POST /api_keys, /api_keys/verify, /api_keys/{id}/revoke
+                               API keys, behind the secret key
+  POST /m2m_tokens, /m2m_tokens/verify, /m2m_tokens/{id}/revoke; GET /m2m_tokens
+                               M2M tokens, behind a machine secret key (or the secret key)
+  POST /oauth_applications/access_tokens/verify
+                               OAuth access tokens, behind the secret key
 
 A sample user with an active session is created at start-up.";
 

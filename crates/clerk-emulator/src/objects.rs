@@ -606,15 +606,18 @@ impl OrganizationUpdate {
 pub enum BackendError {
     /// No such object: HTTP 404 `resource_not_found`.
     NotFound {
-        /// The kind of object (`user`, `session`, `organization`, `organization_membership`).
+        /// The kind of object (`user`, `session`, `organization`, `organization_membership`,
+        /// `machine`, `api_key`, `m2m_token`, `oauth_access_token`).
         object: &'static str,
         /// The id (or slug) looked up.
         id: String,
     },
-    /// A parameter was refused: HTTP 422 (or 400 for a body that is not JSON).
+    /// A parameter was refused: HTTP 422, or 400 for a body that is not the expected JSON
+    /// (`request_body_invalid`) and for the machine-authentication routes (`bad_request`).
     Invalid {
         /// Clerk's error code: `form_param_invalid`, `form_identifier_exists`,
-        /// `form_param_format_invalid`, `form_param_missing`, `request_body_invalid`, …
+        /// `form_param_format_invalid`, `form_param_missing`, `request_body_invalid`,
+        /// `bad_request`, …
         code: &'static str,
         /// The parameter at fault (`meta.param_name`).
         param: String,
@@ -644,7 +647,7 @@ impl BackendError {
         match self {
             Self::NotFound { .. } => 404,
             Self::Invalid {
-                code: "request_body_invalid",
+                code: "request_body_invalid" | "bad_request",
                 ..
             } => 400,
             Self::Invalid { .. } => 422,

@@ -1,5 +1,6 @@
 //! Serving the emulator over HTTP: binding, the JWKS endpoints, the Backend API routes (see
-//! `bapi.rs`), and the controls of request counters and switchable faults.
+//! `bapi.rs` and, for machine authentication, `machine_bapi.rs`), and the controls of request
+//! counters and switchable faults.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use crate::bapi;
 use crate::emulator::Emulator;
 use crate::fault::{Endpoint, Fault};
 use crate::http::{clerk_error, json_body, key_invalid, Shared};
+use crate::machine_bapi;
 
 /// The path of the public (Frontend API) JWKS endpoint.
 pub const WELL_KNOWN_JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -130,6 +132,7 @@ impl EmulatorServer {
             .route(WELL_KNOWN_JWKS_PATH, get(well_known_jwks))
             .route(BACKEND_JWKS_PATH, get(backend_jwks))
             .merge(bapi::routes())
+            .merge(machine_bapi::routes())
             .fallback(not_found)
             .with_state(Arc::clone(&shared));
         let mut shutdown_signal = shutdown;
@@ -182,10 +185,19 @@ impl EmulatorServer {
         }
     }
 
-    /// Sets the fault of the Backend API routes other than `/v1/jwks` (users, sessions,
-    /// organizations).
+    /// Sets the fault of the Backend API routes other than `/v1/jwks` and the machine-token
+    /// verify endpoints (users, sessions, organizations; creating, revoking and listing API
+    /// keys and M2M tokens).
     pub fn set_backend_fault(&self, fault: Fault) {
         self.set_endpoint_fault(Endpoint::BackendApi, fault);
+    }
+
+    /// Sets the fault of the three machine-token verify endpoints
+    /// ([`Endpoint::MACHINE_VERIFY`]); set one with [`EmulatorServer::set_endpoint_fault`].
+    pub fn set_machine_verify_fault(&self, fault: Fault) {
+        for endpoint in Endpoint::MACHINE_VERIFY {
+            self.set_endpoint_fault(endpoint, fault.clone());
+        }
     }
 
     /// Sets the fault of one endpoint (a [`Fault::FailFirst`] starts counting afresh).
@@ -218,9 +230,20 @@ impl EmulatorServer {
         Endpoint::JWKS.iter().map(|e| self.requests(*e)).sum()
     }
 
-    /// Requests to the Backend API routes other than `/v1/jwks`.
+    /// Requests to the Backend API routes other than `/v1/jwks` and the machine-token verify
+    /// endpoints.
     pub fn backend_api_requests(&self) -> u64 {
         self.requests(Endpoint::BackendApi)
+    }
+
+    /// Requests to the three machine-token verify endpoints: `POST /api_keys/verify`,
+    /// `POST /m2m_tokens/verify` and `POST /oauth_applications/access_tokens/verify` (count
+    /// one with [`EmulatorServer::requests`]).
+    pub fn machine_verify_requests(&self) -> u64 {
+        Endpoint::MACHINE_VERIFY
+            .iter()
+            .map(|e| self.requests(*e))
+            .sum()
     }
 
     /// Sets every request counter back to zero.

@@ -20,13 +20,14 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use clerk_auth::{Verifier, VerifierBuilder};
+use clerk_emulator::machines::{NewApiKey, NewM2mToken};
 use clerk_emulator::{Emulator, EmulatorServer, NewOrganization, NewUser, SigningKey};
 use clerk_webhooks::Webhook;
 
 use crate::config::{ClerkSettings, ConfigError};
 use crate::http::AppState;
 use crate::StartError;
-use tokens::sign;
+use tokens::{sign, TOKEN_LIFETIME_SECS};
 
 /// With `dev`, starts the emulator and takes over the webhook verifier and the Backend API
 /// client from the configuration (saying what it ignores); without, changes nothing.
@@ -74,6 +75,11 @@ pub struct DevClerk {
     pub user_token: String,
     /// An admin of the organization `acme` (Grace); set by [`DevClerk::connect`].
     pub admin_token: String,
+    /// Ada's API key, with the scopes `notes:read` and `notes:write`; set by
+    /// [`DevClerk::connect`].
+    pub api_key: String,
+    /// An opaque M2M token of the machine `reports`; set by [`DevClerk::connect`].
+    pub m2m_token: String,
 }
 
 impl DevClerk {
@@ -89,6 +95,8 @@ impl DevClerk {
             authorized_party: authorized_party.map(str::to_owned),
             user_token: String::new(),
             admin_token: String::new(),
+            api_key: String::new(),
+            m2m_token: String::new(),
         })
     }
 
@@ -144,8 +152,29 @@ impl DevClerk {
             Some("grace@example.com"),
             azp,
         );
+        let api_key = clerk
+            .create_api_key(
+                NewApiKey::new(&ada.id, "ada-scripts")
+                    .description("Ada's scripts (dev)")
+                    .scopes(["notes:read", "notes:write"]),
+            )
+            .map_err(std::io::Error::other)?;
+        let notes = clerk
+            .create_machine("notes-api", &[])
+            .map_err(std::io::Error::other)?;
+        let reports = clerk
+            .create_machine("reports", &[notes.id.as_str()])
+            .map_err(std::io::Error::other)?;
+        let m2m = clerk
+            .create_m2m_token(
+                &reports.id,
+                NewM2mToken::new().seconds_until_expiration(TOKEN_LIFETIME_SECS),
+            )
+            .map_err(std::io::Error::other)?;
         self.user_token = user_token;
         self.admin_token = admin_token;
+        self.api_key = api_key.secret;
+        self.m2m_token = m2m.token;
         Ok(())
     }
 
@@ -220,6 +249,12 @@ impl DevClerk {
              The same admin, listing the organization's users (synced by webhooks):\n\
              \n  curl -H \"Authorization: Bearer {admin}\" {base}/v1/admin/users\n\
              \n\
+             Ada's API key (scopes notes:read and notes:write), listing her notes from a script:\n\
+             \n  curl -H \"Authorization: Bearer {api_key}\" {base}/v1/notes\n\
+             \n\
+             An M2M token of the machine \"reports\" (verified by the emulated Backend API):\n\
+             \n  curl -H \"Authorization: Bearer {m2m}\" {base}/v1/me\n\
+             \n\
              The dev console (users, organizations, sign-in with the __session cookie,\n\
              metadata edits and revocations arriving by webhook):\n\
              \n  open {base}/dev/console\n\
@@ -228,6 +263,8 @@ impl DevClerk {
             jwks = self.jwks_url(),
             user = self.user_token,
             admin = self.admin_token,
+            api_key = self.api_key,
+            m2m = self.m2m_token,
         )
     }
 

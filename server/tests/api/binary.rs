@@ -176,7 +176,7 @@ async fn dev_mode_prints_a_curl_that_works() {
     let mut seen = Vec::new();
     // curl -H "Authorization: Bearer <token>" [...] <url>, the URL perhaps in quotes.
     let mut commands = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..6 {
         let command = wait_for(&out, &mut seen, |line| {
             line.trim_start()
                 .starts_with("curl ")
@@ -257,6 +257,16 @@ async fn dev_mode_prints_a_curl_that_works() {
         .filter_map(|user| user["email"].as_str())
         .collect();
     assert_eq!(emails.len(), 2, "{users}");
+
+    // The API key and the M2M token, through the emulated Backend API.
+    let (_, api_key, key_url) = &commands[4];
+    assert!(api_key.starts_with("ak_") && key_url.ends_with("/v1/notes"), "{key_url}");
+    let (_, m2m, me_url) = &commands[5];
+    assert!(m2m.starts_with("mt_"), "{m2m}");
+    let (status, me) = call(m2m, me_url, false).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["token_type"], "m2m_token", "{me}");
+    assert!(me["machine_id"].as_str().is_some_and(|id| id.starts_with("mch_")), "{me}");
     assert!(emails.contains(&"ada@example.com") && emails.contains(&"grace@example.com"));
 
     terminate(&child);

@@ -4,6 +4,7 @@
 //! One test binary (modules below) so the suite links once.
 
 mod events;
+mod machines;
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -451,7 +451,8 @@ impl Endpoint {
     }
 }
 
-/// [`read_answer`] for the endpoint of `token_type` (fuzzing and tests).
+/// Reads a verify endpoint's 200 answer for a token of `token_type`, as the verifier does
+/// (fuzzing and tests).
 pub fn parse_verify_answer(
     token_type: TokenType,
     body: &[u8],

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::checks::{check_audience, check_exp, check_iat, check_nbf, optional_number};
 use super::{Keys, Lookup, Verifier};
+use crate::claims::SessionClaims;
 use crate::error::{Reason, Rejection};
 use crate::machine::{
     has_non_session_category, Accepts, Caller, Form, MachineAuth, MachineStats, TokenType,
@@ -102,6 +103,16 @@ impl Verifier {
                      Clerk's Backend API.",
                 )),
             },
+        }
+    }
+
+    /// [`authenticate`](Verifier::authenticate) with the session token alone (Clerk's default
+    /// `acceptsToken`): [`Verifier::verify`], except that a machine JWT is
+    /// `token-type-mismatch` rather than a malformed session token.
+    pub async fn authenticate_session(&self, token: &str) -> Result<Arc<SessionClaims>, Rejection> {
+        match self.authenticate(token, Accepts::SESSION).await? {
+            Caller::Session(claims) => Ok(claims),
+            Caller::Machine(machine) => Err(type_mismatch(machine.token_type(), Accepts::SESSION)),
         }
     }
 

@@ -1,8 +1,9 @@
 //! The emulated instance's directory: users, sessions, organizations and memberships, kept in
 //! memory. Every change emits its Clerk webhook event, in the order the changes happen.
 //!
-//! One file per resource (`users`, `sessions`, `organizations`, `memberships`), each adding its
-//! part of `impl Store`; `query` holds the list parameters (paging, search, `order_by`).
+//! One file per resource (`users`, `sessions`, `organizations`, `memberships`, and `machines`
+//! for machine authentication, which emits no events), each adding its part of `impl Store`;
+//! `query` holds the list parameters (paging, search, `order_by`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,12 +14,14 @@ use serde_json::{json, Map, Value};
 use crate::objects::{BackendError, Organization, Session, User};
 use crate::webhooks::Hooks;
 
+mod machines;
 mod memberships;
 mod organizations;
 mod query;
 mod sessions;
 mod users;
 
+pub(crate) use machines::{OAuthVerdict, Signer};
 use memberships::{Membership, ADMIN_PERMISSIONS, MEMBER_PERMISSIONS};
 pub(crate) use query::{
     ListQuery, OrderBy, UserQuery, MEMBERSHIP_ORDER_FIELDS, ORGANIZATION_ORDER_FIELDS,
@@ -34,6 +37,7 @@ pub(crate) struct Store {
     organizations: Vec<Organization>,
     memberships: Vec<Membership>,
     roles: BTreeMap<String, Vec<String>>,
+    machine_auth: machines::MachineAuth,
     events: Vec<Value>,
     hooks: Arc<Hooks>,
 }
@@ -105,6 +109,7 @@ impl Store {
             organizations: Vec::new(),
             memberships: Vec::new(),
             roles,
+            machine_auth: machines::MachineAuth::default(),
             events: Vec::new(),
             hooks,
         }
