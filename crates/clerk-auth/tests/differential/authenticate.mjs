@@ -17,6 +17,7 @@
 //                 "token": "..." | null,          null: no Authorization header at all
 //                 "acceptsToken": "any" | "<type>" | ["<type>", ...],
 //                 "audience": [...],              optional
+//                 "secretKey": "sk_test_...",     optional: another secret key for this case
 //                 "clockSkewInMs": 0 }]           optional; Clerk's default 5000 when absent
 //   }
 //
@@ -125,6 +126,9 @@ for (const c of input.cases) {
   }
   if (c.clockSkewInMs !== undefined) {
     options.clockSkewInMs = c.clockSkewInMs;
+  }
+  if (c.secretKey !== undefined) {
+    options.secretKey = c.secretKey;
   }
   try {
     const state = await clerk.authenticateRequest(request, options);
