@@ -317,3 +317,114 @@ fn machine_tokens_are_read_from_the_authorization_header_only() {
     );
     assert!(run(verifier.authenticate_request(&headers, machines)).is_ok());
 }
+
+#[test]
+fn a_list_of_the_session_token_alone_is_clerks_array_form() {
+    // `["session_token"]` is not `"session_token"`: an opaque machine token is a type not in
+    // the list (token-type-mismatch), where the string form takes it for a malformed JWT.
+    let verifier = builder().build().unwrap();
+    let list = Accepts::of(&[TokenType::SessionToken]);
+    for token in [
+        "ak_LCWGdaM8mv8K4PC/57IICZQXAeWfCgF30DZaFXHoGn9=",
+        "mt_0123",
+        "oat_0123",
+    ] {
+        assert_eq!(
+            authenticate(&verifier, token, list).unwrap_err(),
+            Reason::TokenTypeMismatch,
+            "{token}"
+        );
+        assert_eq!(
+            authenticate(&verifier, token, Accepts::SESSION).unwrap_err(),
+            Reason::TokenInvalid,
+            "{token}"
+        );
+    }
+    assert!(authenticate(&verifier, &session(), list).is_ok());
+}
+
+#[test]
+fn a_non_session_category_is_a_type_mismatch_on_the_session_path() {
+    // authenticateRequest's hasNonSessionJwtCategory, before any verification: a JWT with
+    // the M2M category but no machine subject, a JWT-template token, an unknown category,
+    // forged or not.
+    let verifier = builder().build().unwrap();
+    let forged = SigningKey::test_key_n(1);
+    let base = || TokenBuilder::new(&SigningKey::test_key()).at(NOW);
+    for token in [
+        base().header("cat", CAT_M2M).sign(),
+        base().header("cat", "cl_B7d4PD222AAA").sign(),
+        base().header("cat", "cl_unknown").sign(),
+        base().header("cat", 1).sign(),
+        base().header("cat", CAT_M2M).signed_by(&forged).sign(),
+    ] {
+        for accepts in [
+            Accepts::SESSION,
+            Accepts::ANY,
+            Accepts::SESSION.or(TokenType::ApiKey),
+        ] {
+            assert_eq!(
+                authenticate(&verifier, &token, accepts).unwrap_err(),
+                Reason::TokenTypeMismatch,
+                "{accepts:?}"
+            );
+        }
+    }
+    let ignore = base().header("cat", "cl_I7d4PD111III").sign();
+    assert!(authenticate(&verifier, &ignore, Accepts::SESSION).is_ok());
+    // `verify` is verifyToken: it takes an unknown category; a cached verdict does not let
+    // the token through `authenticate`.
+    let cached = Verifier::builder()
+        .jwt_key(SigningKey::test_key().public_key_pem())
+        .clock(Arc::new(FixedClock::at_ms(NOW as u64 * 1000)))
+        .build()
+        .unwrap();
+    let unknown = base().header("cat", "cl_unknown").sign();
+    assert!(run(cached.verify(&unknown)).is_ok());
+    assert_eq!(
+        authenticate(&cached, &unknown, Accepts::SESSION).unwrap_err(),
+        Reason::TokenTypeMismatch
+    );
+    assert_eq!(cached.stats().cache_hits, 1);
+}
+
+#[test]
+fn a_jwt_with_an_empty_segment_is_no_machine_token() {
+    // Clerk's JWT format test needs three non-empty base64url segments: an M2M-looking JWT
+    // without a signature is no M2M JWT, so not an `m2m_token` at all.
+    let verifier = builder().build().unwrap();
+    let unsigned = m2m().signature_bytes(Vec::new()).sign();
+    assert!(unsigned.ends_with('.'));
+    assert_eq!(TokenType::of(&unsigned), TokenType::SessionToken);
+    assert_eq!(
+        authenticate(&verifier, &unsigned, Accepts::only(TokenType::M2mToken)).unwrap_err(),
+        Reason::TokenTypeMismatch
+    );
+    let no_cat = m2m()
+        .remove_header("cat")
+        .signature_bytes(Vec::new())
+        .sign();
+    assert_eq!(
+        authenticate(&verifier, &no_cat, Accepts::ANY).unwrap_err(),
+        Reason::TokenInvalidSignature
+    );
+}
+
+#[test]
+fn the_oauth_audience_rule_refuses_an_aud_with_a_value_that_is_no_string() {
+    let verifier = builder()
+        .audience(["https://api.example.com"])
+        .build()
+        .unwrap();
+    for aud in [
+        json!(["https://api.example.com", 1]),
+        json!([["https://api.example.com"]]),
+    ] {
+        let token = oauth().claim("aud", aud.clone()).sign();
+        assert_eq!(
+            authenticate(&verifier, &token, Accepts::ANY).unwrap_err(),
+            Reason::TokenVerificationFailed,
+            "{aud}"
+        );
+    }
+}

@@ -80,7 +80,7 @@ async fn api_keys_m2m_and_oauth_tokens_verify_into_clerks_auth_objects() {
     let auth = machine(&v, &m2m.token).await.unwrap();
     assert_eq!(auth.token_type(), TokenType::M2mToken);
     assert_eq!(auth.machine_id(), Some(caller.id.as_str()));
-    assert_eq!(auth.scopes(), [callee.id.clone()]);
+    assert_eq!(auth.scopes(), std::slice::from_ref(&callee.id));
     assert!(auth.expiration_ms().is_some());
 
     let oauth = clerk

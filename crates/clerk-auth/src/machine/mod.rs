@@ -17,6 +17,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::claims::SessionClaims;
@@ -98,7 +100,10 @@ pub(crate) enum Form {
 
 impl Form {
     pub(crate) fn of(token: &str) -> Form {
-        let jwt = machine_jwt_kind(token);
+        let jwt = match is_jwt_format(token) {
+            true => machine_jwt_kind(token),
+            false => None,
+        };
         if token.starts_with("mt_") {
             Form::M2mOpaque
         } else if jwt == Some(HeaderRules::M2m) {
@@ -124,14 +129,83 @@ impl Form {
     }
 }
 
+/// Clerk's JWT format test (`isJwtFormat`, `^[a-zA-Z0-9\-_]+\.[a-zA-Z0-9\-_]+\.[a-zA-Z0-9\-_]+$`):
+/// only a token of this form can be a machine JWT. A JWT with an empty segment (no
+/// signature) or padding is none, and goes down the session path.
+fn is_jwt_format(token: &str) -> bool {
+    let base64url = |segment: &str| {
+        !segment.is_empty()
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let mut segments = token.split('.');
+    matches!(
+        (segments.next(), segments.next(), segments.next(), segments.next()),
+        (Some(h), Some(p), Some(s), None) if base64url(h) && base64url(p) && base64url(s)
+    )
+}
+
+/// The `cat` of a session token (handshake tokens carry it too).
+const CATEGORY_SESSION: &str = "cl_B7d4PD111AAA";
+/// The `cat` of instances that stamp one value on every class of token: no class
+/// information.
+const CATEGORY_IGNORE: &str = "cl_I7d4PD111III";
+
+/// Clerk's `hasNonSessionJwtCategory`, which `authenticateRequest` applies to every token on
+/// the session path before verifying it (SEC-340): the token decodes (three segments, JSON
+/// header and payload) and its header has a `cat` other than the session token's or the
+/// "ignore" tag: a JWT-template token, the M2M category on a token that is no M2M JWT, an
+/// unknown category. `verifyToken` (and [`crate::Verifier::verify`]) refuses only the M2M
+/// category; `authenticateRequest` refuses them all, as a `token-type-mismatch`.
+pub(crate) fn has_non_session_category(token: &str) -> bool {
+    fn json(segment: &str) -> Option<Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).ok()?).ok()
+    }
+    let mut segments = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return false;
+    };
+    let non_session = match json(header) {
+        Some(Value::Object(header)) => match header.get("cat") {
+            None => false,
+            Some(Value::String(cat)) => cat != CATEGORY_SESSION && cat != CATEGORY_IGNORE,
+            Some(_) => true,
+        },
+        _ => false,
+    };
+    // The rest must decode too, as in Clerk; read only in this rare case.
+    non_session && json(payload).is_some() && URL_SAFE_NO_PAD.decode(signature).is_ok()
+}
+
 /// Which types of token a route accepts: Clerk's `acceptsToken`. The default is the session
 /// token alone, so that machine credentials are refused wherever they were not asked for.
+///
+/// As Clerk's option, it remembers its form: one type ([`Accepts::only`], Clerk's string), a
+/// list ([`Accepts::of`], [`Accepts::or`]: Clerk's array, even of one type) or
+/// [`Accepts::ANY`]. Clerk answers some tokens differently under the three: with
+/// `"session_token"` an opaque machine token is a malformed JWT (`token-invalid`), with
+/// `["session_token"]` a type not in the list (`token-type-mismatch`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Accepts {
     bits: u8,
-    /// `"any"` rather than a list that happens to hold every type: Clerk answers a mismatch
-    /// differently for the two, and for one type (see [`Accepts::single`]).
-    any: bool,
+    shape: Shape,
+}
+
+/// The form `acceptsToken` was given in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Shape {
+    /// One type, as a string.
+    One,
+    /// An array of types.
+    List,
+    /// `"any"`.
+    Any,
 }
 
 impl Accepts {
@@ -140,30 +214,34 @@ impl Accepts {
     /// `"any"`: every type.
     pub const ANY: Accepts = Accepts {
         bits: 15,
-        any: true,
+        shape: Shape::Any,
     };
 
-    /// One type.
+    /// One type (Clerk's string form).
     pub const fn only(token_type: TokenType) -> Accepts {
         Accepts {
             bits: token_type.bit(),
-            any: false,
+            shape: Shape::One,
         }
     }
 
-    /// A set of types (Clerk's array form). An empty list accepts nothing.
+    /// A set of types (Clerk's array form), even of one type. An empty list accepts nothing.
     pub fn of(types: &[TokenType]) -> Accepts {
         Accepts {
             bits: types.iter().fold(0, |bits, t| bits | t.bit()),
-            any: false,
+            shape: Shape::List,
         }
     }
 
-    /// Also accept `token_type`.
+    /// Also accept `token_type`: a list of the types accepted so far and this one (`"any"`
+    /// stays `"any"`).
     pub const fn or(self, token_type: TokenType) -> Accepts {
         Accepts {
             bits: self.bits | token_type.bit(),
-            any: self.any,
+            shape: match self.shape {
+                Shape::Any => Shape::Any,
+                Shape::One | Shape::List => Shape::List,
+            },
         }
     }
 
@@ -177,12 +255,12 @@ impl Accepts {
         self.bits & !TokenType::SessionToken.bit() != 0
     }
 
-    /// The one type accepted, when exactly one is (and not as `"any"`).
+    /// The type accepted when it was given alone ([`Accepts::only`]; not a list of one type,
+    /// not `"any"`).
     pub fn single(self) -> Option<TokenType> {
-        let mut found = TokenType::ALL.into_iter().filter(|t| self.accepts(*t));
-        match (self.any, found.next(), found.next()) {
-            (false, Some(one), None) => Some(one),
-            _ => None,
+        match self.shape {
+            Shape::One => self.types().next(),
+            Shape::List | Shape::Any => None,
         }
     }
 
@@ -200,12 +278,14 @@ impl Default for Accepts {
 
 impl fmt::Debug for Accepts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.any {
-            return f.write_str("Accepts(any)");
+        match (self.shape, self.single()) {
+            (Shape::Any, _) => f.write_str("Accepts(any)"),
+            (Shape::One, Some(one)) => f.debug_tuple("Accepts").field(&one.as_str()).finish(),
+            _ => f
+                .debug_tuple("Accepts")
+                .field(&self.types().map(TokenType::as_str).collect::<Vec<_>>())
+                .finish(),
         }
-        f.debug_tuple("Accepts")
-            .field(&self.types().map(TokenType::as_str).collect::<Vec<_>>())
-            .finish()
     }
 }
 
@@ -453,6 +533,17 @@ mod tests {
             [TokenType::SessionToken, TokenType::OAuthToken]
         );
         assert_eq!(Accepts::of(&[]).types().count(), 0);
+        // A list of one type is Clerk's array form, not its string form.
+        let list = Accepts::of(&[TokenType::SessionToken]);
+        assert_eq!(list.single(), None);
+        assert_ne!(list, Accepts::SESSION);
+        assert!(list.accepts(TokenType::SessionToken) && !list.accepts_machines());
+        assert_eq!(Accepts::ANY.or(TokenType::ApiKey), Accepts::ANY);
+        assert_eq!(
+            format!("{:?}", Accepts::SESSION),
+            r#"Accepts("session_token")"#
+        );
+        assert_eq!(format!("{list:?}"), r#"Accepts(["session_token"])"#);
         assert_eq!(
             format!("{two:?}"),
             r#"Accepts(["session_token", "oauth_token"])"#

@@ -356,11 +356,13 @@ pub(crate) fn read_answer(
         return Err(malformed(&"no id or subject"));
     };
     if endpoint.token_type == TokenType::OAuthToken && !audience.is_empty() {
-        let shared = answer
-            .aud
-            .iter()
-            .flatten()
-            .any(|aud| !aud.is_empty() && audience.contains(aud));
+        // Clerk's assertOAuthAudienceClaim: a non-empty list of non-empty strings, sharing a
+        // value with the configured audience.
+        let shared = answer.aud.as_ref().is_some_and(|aud| {
+            !aud.is_empty()
+                && aud.iter().all(|a| !a.is_empty())
+                && aud.iter().any(|a| audience.contains(a))
+        });
         if !shared {
             return Err(Rejection::new(
                 Reason::TokenVerificationFailed,
@@ -583,6 +585,39 @@ mod tests {
                 .reason(),
             Reason::UnexpectedError
         );
+    }
+
+    #[test]
+    fn an_opaque_oauth_token_meets_clerks_oauth_audience_rule() {
+        let audience = ["https://api.example.com".to_owned()];
+        let read = |aud: &str| {
+            let body = format!(
+                r#"{{"object":"clerk_idp_oauth_access_token",
+                "id":"oat_0ef5a7a33d87ed87ee7954c845d80450",
+                "client_id":"client_2xhFjEI5X2qWRvtV13BzSj8H6Dk",
+                "subject":"user_2xhFjEI5X2qWRvtV13BzSj8H6Dk","scopes":["read"],
+                "revoked":false,"revocation_reason":null,"expired":false,"expiration":null,
+                "created_at":1716883200,"updated_at":1716883200{aud}}}"#
+            );
+            read_answer(
+                Endpoint::of(Form::OAuthOpaque),
+                body.as_bytes(),
+                NOW_MS,
+                &audience,
+            )
+            .map(|auth| auth.id().to_owned())
+            .map_err(|rejection| rejection.reason())
+        };
+        assert!(read(r#","aud":["x","https://api.example.com"]"#).is_ok());
+        for aud in [
+            "",
+            r#","aud":[]"#,
+            r#","aud":["x"]"#,
+            // One empty value fails the whole claim, as in Clerk.
+            r#","aud":["https://api.example.com",""]"#,
+        ] {
+            assert_eq!(read(aud), Err(Reason::TokenVerificationFailed), "{aud}");
+        }
     }
 
     #[test]

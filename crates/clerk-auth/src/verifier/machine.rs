@@ -10,11 +10,23 @@ use super::checks::{check_audience, check_exp, check_iat, check_nbf, optional_nu
 use super::{Keys, Lookup, Verifier};
 use crate::claims::SessionClaims;
 use crate::error::{Reason, Rejection};
-use crate::machine::{Accepts, Caller, Form, MachineAuth, MachineStats, TokenType};
+use crate::machine::{
+    has_non_session_category, Accepts, Caller, Form, MachineAuth, MachineStats, TokenType,
+};
 use crate::request::header_token;
 use crate::token::{
     self, HeaderRules, MACHINE_ID_PREFIX, WRONG_ALGORITHM, WRONG_OAUTH_TYPE, WRONG_TYPE,
 };
+
+/// A JWT on the session path whose `cat` is not a session token's (see
+/// [`has_non_session_category`]), refused before verification as by Clerk's
+/// `authenticateRequest`.
+const CATEGORY_MISMATCH: Rejection = Rejection::new(
+    Reason::TokenTypeMismatch,
+    "This JWT's category (its \"cat\" header) is not a session token's: it is a JWT-template \
+     or machine token, or of a category this library does not know, and is not accepted as a \
+     session token.",
+);
 
 /// The claims an M2M JWT's `claims` leave out, as Clerk's `M2MToken.fromJwtPayload`.
 const REGISTERED_CLAIMS: [&str; 6] = ["iss", "sub", "exp", "nbf", "iat", "jti"];
@@ -42,9 +54,13 @@ impl Verifier {
                 // A session token verified before (`mch_` subjects are M2M JWTs, whatever
                 // path cached them).
                 Lookup::Hit(claims) if !claims.user_id().starts_with(MACHINE_ID_PREFIX) => {
-                    return match accepts.accepts(TokenType::SessionToken) {
-                        true => Ok(Caller::Session(claims)),
-                        false => Err(type_mismatch(TokenType::SessionToken, accepts)),
+                    return if !accepts.accepts(TokenType::SessionToken) {
+                        Err(type_mismatch(TokenType::SessionToken, accepts))
+                    } else if has_non_session_category(token) {
+                        // Verified by `verify`, which takes unknown categories.
+                        Err(CATEGORY_MISMATCH)
+                    } else {
+                        Ok(Caller::Session(claims))
                     };
                 }
                 Lookup::Hit(_) => (0, 0),
@@ -65,6 +81,9 @@ impl Verifier {
         }
         match form {
             Form::Session => {
+                if has_non_session_category(token) {
+                    return Err(CATEGORY_MISMATCH);
+                }
                 let claims = if opaque {
                     self.verify(token).await?
                 } else {
@@ -225,10 +244,19 @@ impl Verifier {
         )
         .map_err(failed)?;
         if form == Form::OAuthJwt && !inner.audience.is_empty() {
-            let mut given = values(aud).peekable();
-            let shared = given.peek().is_some()
-                && values(aud).all(|v| !v.is_empty())
-                && given.any(|v| inner.audience.iter().any(|a| a == v));
+            // Clerk's assertOAuthAudienceClaim: a non-empty string, or a non-empty array of
+            // non-empty strings (one value of another type fails it), sharing a value with
+            // the configured audience.
+            let given: Option<Vec<&str>> = match aud {
+                Some(Value::String(one)) if !one.is_empty() => Some(vec![one.as_str()]),
+                Some(Value::Array(items)) if !items.is_empty() => items
+                    .iter()
+                    .map(|v| v.as_str().filter(|v| !v.is_empty()))
+                    .collect(),
+                _ => None,
+            };
+            let shared = given
+                .is_some_and(|given| given.iter().any(|v| inner.audience.iter().any(|a| a == v)));
             if !shared {
                 return Err(Rejection::new(
                     Reason::TokenVerificationFailed,
