@@ -147,10 +147,10 @@ fn is_jwt_format(token: &str) -> bool {
 }
 
 /// The `cat` of a session token (handshake tokens carry it too).
-const CATEGORY_SESSION: &str = "cl_B7d4PD111AAA";
+pub(crate) const CATEGORY_SESSION: &str = "cl_B7d4PD111AAA";
 /// The `cat` of instances that stamp one value on every class of token: no class
 /// information.
-const CATEGORY_IGNORE: &str = "cl_I7d4PD111III";
+pub(crate) const CATEGORY_IGNORE: &str = "cl_I7d4PD111III";
 
 /// Clerk's `hasNonSessionJwtCategory`, which `authenticateRequest` applies to every token on
 /// the session path before verifying it (SEC-340): the token decodes (three segments, JSON
