@@ -15,7 +15,15 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(rest);
     match selector % 4 {
         0 => {
-            let kind = machine_jwt_kind(&text);
+            // Clerk's JWT format: three non-empty segments of base64url characters.
+            let jwt_format = text.split('.').count() == 3
+                && text.split('.').all(|segment| {
+                    !segment.is_empty()
+                        && segment
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                });
+            let kind = machine_jwt_kind(&text).filter(|_| jwt_format);
             let found = TokenType::of(&text);
             // The prefixes win over the JWT forms only in Clerk's order.
             match kind {
