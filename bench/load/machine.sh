@@ -44,14 +44,17 @@ wait_for() { # URL
   return 1
 }
 
+EMULATOR_PORT=18100
 start_emulator() {
-  "$EMULATOR" serve --bind 127.0.0.1:18090 > "$WORK/emulator.out" 2>&1 &
+  # A port of its own per run: no wait for the last one's connections to leave TIME_WAIT.
+  EMULATOR_PORT=$((EMULATOR_PORT + 1))
+  "$EMULATOR" serve --bind "127.0.0.1:$EMULATOR_PORT" > "$WORK/emulator.out" 2>&1 &
   EMULATOR_PID=$!
   for _ in $(seq 1 200); do grep -q "^Secret key" "$WORK/emulator.out" && break; sleep 0.05; done
   SECRET_KEY="$(awk '/^Secret key/ {print $3}' "$WORK/emulator.out")"
   PUBLISHABLE_KEY="$(awk '/^Publishable key/ {print $3}' "$WORK/emulator.out")"
   JWKS_URL="$(awk '/^JWKS URL/ {print $3}' "$WORK/emulator.out")"
-  API_URL="http://127.0.0.1:18090"
+  API_URL="http://127.0.0.1:$EMULATOR_PORT"
   : > "$WORK/keys.txt"
   for i in $(seq 1 "$KEYS"); do
     curl -fsS -X POST "$API_URL/api_keys" -H "Authorization: Bearer $SECRET_KEY" \
@@ -61,10 +64,11 @@ start_emulator() {
   done
 }
 
-stop_emulator() { # prints the ApiKeyVerify count
+stop_emulator() { # sets CALLS: the ApiKeyVerify count (not in a subshell: it must wait)
   kill -INT "$EMULATOR_PID"
   wait "$EMULATOR_PID" 2>/dev/null || true
-  sed -n 's/.*ApiKeyVerify=\([0-9]*\).*/\1/p' "$WORK/emulator.out"
+  CALLS="$(sed -n 's/.*ApiKeyVerify=\([0-9]*\).*/\1/p' "$WORK/emulator.out")"
+  [ -n "$CALLS" ] || { echo "the emulator printed no counts:" >&2; cat "$WORK/emulator.out" >&2; exit 1; }
 }
 
 run_wrk() { # URL -> WRK_JSON line of the measurement
@@ -100,9 +104,9 @@ for round in $(seq 1 "$ROUNDS"); do
     line="$(run_wrk "$URL")"
     after="$(cpu_ticks "$PID")"
     kill "$PID"; wait "$PID" 2>/dev/null || true
-    calls="$(stop_emulator)"
+    stop_emulator
     python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(who=sys.argv[2], round=int(sys.argv[3]), calls=int(sys.argv[4]), cpu_ticks=int(sys.argv[5])); print(json.dumps(d))' \
-      "$line" "$who" "$round" "$calls" "$((after - before))" >> "$RESULTS"
+      "$line" "$who" "$round" "$CALLS" "$((after - before))" >> "$RESULTS"
   done
 done
 
