@@ -14,9 +14,13 @@
 //! test fails, it never skips. `DIFFERENTIAL_VERBOSE=1` prints every case with both messages.
 //! The deviations are listed in `docs/clerk-compatibility.md`.
 
+#[path = "common/node.rs"]
+mod node;
+
+use node::{abbreviate, differential_dir, ensure_clerk_installed, run, CLERK_BACKEND_VERSION};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,8 +36,6 @@ use clerk_emulator::{
 };
 use serde_json::{json, Value};
 
-/// The version of `@clerk/backend` in `tests/differential/package.json`.
-const CLERK_BACKEND_VERSION: &str = "3.25.0";
 /// The authorized parties of both verifiers (unless a case says otherwise).
 const PARTIES: [&str; 2] = ["http://localhost:3000", "https://app.example.com"];
 /// The fixed seed of every random choice: the same cases on every run.
@@ -1831,49 +1833,6 @@ fn generate(key: SigningKey, other: SigningKey, now: i64) -> Vec<Case> {
     g.cases
 }
 
-fn differential_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential")
-}
-
-fn run(command: &mut Command, what: &str) -> std::process::Output {
-    match command.output() {
-        Ok(output) => output,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!(
-            "the differential test needs Node.js (>= 20.9) and npm on PATH to run Clerk's own SDK \
-             ({what}: {err}). Install them (e.g. `apt-get install nodejs npm`) and run again."
-        ),
-        Err(err) => panic!("{what} could not start: {err}"),
-    }
-}
-
-/// Installs `@clerk/backend` from the lock file unless the pinned version is already there.
-fn ensure_clerk_installed(dir: &Path) {
-    let installed = std::fs::read_to_string(dir.join("node_modules/@clerk/backend/package.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|pkg| pkg["version"].as_str().map(str::to_owned));
-    if installed.as_deref() == Some(CLERK_BACKEND_VERSION) {
-        return;
-    }
-    eprintln!(
-        "differential: installing @clerk/backend {CLERK_BACKEND_VERSION} (npm ci in {})",
-        dir.display()
-    );
-    let output = run(
-        Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir),
-        "npm ci",
-    );
-    assert!(
-        output.status.success(),
-        "npm ci failed in {}:\n{}\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// Clerk's verdict on one case, as `verify.mjs` prints it.
 #[derive(Debug)]
 struct ClerkResult {
@@ -2142,13 +2101,4 @@ async fn our_verifier_agrees_with_clerks_verify_token() {
         cases.len(),
         failures.join("\n\n")
     );
-}
-
-fn abbreviate(token: &str) -> String {
-    if token.len() <= 160 {
-        format!("{token:?}")
-    } else {
-        let start: String = token.chars().take(120).collect();
-        format!("{start:?}… ({} bytes)", token.len())
-    }
 }

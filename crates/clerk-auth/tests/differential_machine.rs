@@ -36,9 +36,13 @@
 //! fails, it never skips. `DIFFERENTIAL_VERBOSE=1` prints every case with both messages.
 //! The deviations are listed in `docs/clerk-compatibility.md`, section "Machine tokens".
 
+#[path = "common/node.rs"]
+mod node;
+
+use node::{abbreviate, differential_dir, ensure_clerk_installed, run, CLERK_BACKEND_VERSION};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,8 +55,6 @@ use clerk_emulator::{
 };
 use serde_json::{json, Value};
 
-/// The version of `@clerk/backend` in `tests/differential/package.json`.
-const CLERK_BACKEND_VERSION: &str = "3.25.0";
 /// The instant both sides see: 2026-01-01T00:00:00Z.
 const NOW: i64 = 1_767_225_600;
 /// The fixed seed of every id: the same tokens on every run.
@@ -1199,49 +1201,6 @@ fn cases_of(specs: &[Spec]) -> Vec<Case> {
     cases
 }
 
-fn differential_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential")
-}
-
-fn run(command: &mut Command, what: &str) -> std::process::Output {
-    match command.output() {
-        Ok(output) => output,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!(
-            "the differential test needs Node.js (>= 20.9) and npm on PATH to run Clerk's own SDK \
-             ({what}: {err}). Install them (e.g. `apt-get install nodejs npm`) and run again."
-        ),
-        Err(err) => panic!("{what} could not start: {err}"),
-    }
-}
-
-/// Installs `@clerk/backend` from the lock file unless the pinned version is already there.
-fn ensure_clerk_installed(dir: &Path) {
-    let installed = std::fs::read_to_string(dir.join("node_modules/@clerk/backend/package.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|pkg| pkg["version"].as_str().map(str::to_owned));
-    if installed.as_deref() == Some(CLERK_BACKEND_VERSION) {
-        return;
-    }
-    eprintln!(
-        "differential: installing @clerk/backend {CLERK_BACKEND_VERSION} (npm ci in {})",
-        dir.display()
-    );
-    let output = run(
-        Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir),
-        "npm ci",
-    );
-    assert!(
-        output.status.success(),
-        "npm ci failed in {}:\n{}\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// Clerk's state for one case, as `authenticate.mjs` prints it.
 #[derive(Debug)]
 struct ClerkResult {
@@ -1983,13 +1942,4 @@ fn decode_claim(token: &str, name: &str) -> Option<String> {
         .ok()?;
     let value: Value = serde_json::from_slice(&bytes).ok()?;
     value.get(name)?.as_str().map(str::to_owned)
-}
-
-fn abbreviate(token: &str) -> String {
-    if token.len() <= 160 {
-        format!("{token:?}")
-    } else {
-        let start: String = token.chars().take(120).collect();
-        format!("{start:?}… ({} bytes)", token.len())
-    }
 }
