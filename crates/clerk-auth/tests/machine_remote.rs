@@ -334,3 +334,12 @@ fn a_machine_secret_key_without_a_secret_key_is_a_configuration_error() {
         .unwrap_err();
     assert_eq!(err.variable, "CLERK_MACHINE_SECRET_KEY");
 }
+
+#[tokio::test]
+async fn an_oversized_opaque_token_is_refused_without_a_call() {
+    let clerk = emulator().await;
+    let v = verifier(&clerk, MachineOptions::default());
+    let long = format!("ak_{}", "a".repeat(clerk_auth::MAX_TOKEN_LEN));
+    assert_eq!(machine(&v, &long).await.unwrap_err(), Reason::TokenInvalid);
+    assert_eq!(clerk.machine_verify_requests(), 0);
+}

@@ -45,6 +45,17 @@ impl Verifier {
     /// - Unavailability (no keys; the Backend API down, throttled or refusing our key) is a
     ///   [`Reason::is_unavailable`] rejection: 503, never 401 and never accepted.
     pub async fn authenticate(&self, token: &str, accepts: Accepts) -> Result<Caller, Rejection> {
+        // Every form has the session token's bound: no oversized text reaches a decoder or
+        // the Backend API.
+        if token.len() > token::MAX_TOKEN_LEN {
+            return Err(Rejection::with_message(
+                Reason::TokenInvalid,
+                format!(
+                    "The token is longer than the {} bytes allowed.",
+                    token::MAX_TOKEN_LEN
+                ),
+            ));
+        }
         let opaque =
             token.starts_with("mt_") || token.starts_with("oat_") || token.starts_with("ak_");
         let (epoch, revocation_generation) = if opaque {
