@@ -34,6 +34,9 @@ use crate::Verifier;
 /// | `jwks_kid_misses_total` | verifications refused because of an unknown kid |
 /// | `token_cache_hits_total` | verifications answered from the verified-token cache |
 /// | `token_cache_misses_total` | verifications that had to check a signature |
+/// | `machine_token_cache_hits_total` | opaque machine tokens answered from their cache (only with a secret key, as the next two) |
+/// | `machine_token_backend_calls_total` | Backend API verify calls for opaque machine tokens |
+/// | `machine_token_throttled_total` | opaque machine tokens refused because the call budget was spent |
 #[derive(Debug, Clone)]
 pub struct VerifierMetrics {
     verifier: Verifier,
@@ -81,7 +84,26 @@ impl Collector for VerifierMetrics {
                 stats.cache_misses,
             ),
         ];
-        for (name, help, value) in counters {
+        let machine = self.verifier.machine_stats().map(|machine| {
+            [
+                (
+                    "machine_token_cache_hits",
+                    "Opaque machine tokens answered from their cache",
+                    machine.cache_hits,
+                ),
+                (
+                    "machine_token_backend_calls",
+                    "Backend API verify calls for opaque machine tokens",
+                    machine.backend_calls,
+                ),
+                (
+                    "machine_token_throttled",
+                    "Opaque machine tokens refused because the Backend API call budget was spent",
+                    machine.throttled,
+                ),
+            ]
+        });
+        for (name, help, value) in counters.into_iter().chain(machine.into_iter().flatten()) {
             encoder
                 .encode_descriptor(name, help, None, MetricType::Counter)?
                 .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
