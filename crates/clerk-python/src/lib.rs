@@ -547,11 +547,12 @@ fn check(
         });
     }
     if let Some(preset) = reverification {
-        let preset: Reverification = preset
-            .parse()
-            .map_err(|err: clerk_auth::ParseReverificationError| {
-                PyValueError::new_err(err.to_string())
-            })?;
+        let preset: Reverification =
+            preset
+                .parse()
+                .map_err(|err: clerk_auth::ParseReverificationError| {
+                    PyValueError::new_err(err.to_string())
+                })?;
         check = Some(match check {
             Some(c) => c.and_reverification(preset),
             None => Check::reverification(preset),

@@ -143,3 +143,48 @@ def test_openapi_shows_the_bearer_scheme(client: httpx.Client) -> None:
     assert scheme["bearerFormat"] == "JWT"
     assert {"ClerkSession": []} in doc["paths"]["/me"]["get"]["security"]
     assert {"ClerkSession": ["permission:org:invoices:read"]} in doc["paths"]["/pem/invoices"]["get"]["security"]
+
+
+# Starlette deprecates its TestClient over httpx in favour of httpx2; the app is what is tested.
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_readme_example_app(monkeypatch, emulator: dict[str, str]) -> None:
+    """The README's example app (examples/app.py), in process."""
+    import importlib.util
+
+    from fastapi.testclient import TestClient
+
+    for name in ("CLERK_JWT_KEY", "CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLERK_JWKS_URL", emulator["jwks_url"])
+    monkeypatch.setenv("CLERK_ISSUER", emulator["issuer"])
+    spec = importlib.util.spec_from_file_location("example_app", HERE.parent / "examples" / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with TestClient(module.app) as c:
+        assert c.get("/hello").json() == {"hello": "anonymous"}
+        assert c.get("/me", headers=bearer(emulator["token"])).json()["user_id"].startswith("user_")
+        assert c.get("/me").status_code == 401
+        assert c.get("/admin", headers=bearer(emulator["token"])).status_code == 403
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_dependency_overrides(public_pem: str, mint) -> None:
+    """`app.dependency_overrides[clerk]` replaces the check, as for any FastAPI dependency."""
+    from fastapi import Depends, FastAPI
+    from fastapi.testclient import TestClient
+
+    from clerk_verifier import Auth, Verifier
+    from clerk_verifier.fastapi import ClerkAuth
+
+    clerk = ClerkAuth(Verifier(jwt_key=public_pem, issuer=ISSUER))
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me(auth: Auth = Depends(clerk)) -> dict[str, object]:
+        return {"user_id": auth.user_id}
+
+    real = clerk.verifier.verify(mint(sub="user_override"))
+    app.dependency_overrides[clerk] = lambda: real
+    with TestClient(app) as c:
+        assert c.get("/me").json() == {"user_id": "user_override"}
