@@ -14,9 +14,10 @@
 //! Every call enters the module's runtime, so `clerk-auth`'s background key refresh (which
 //! spawns on the current runtime) runs as it does in a Rust service.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -39,16 +40,32 @@ pyo3::create_exception!(
 );
 
 /// The module's runtime: one worker thread runs key fetches and background refreshes.
+///
+/// One per process: after `fork()` (gunicorn with `--preload`, multiprocessing's `fork`
+/// context) the child has none of the parent's threads, so the parent's runtime would never
+/// run a task again. A child notices the new process id and starts its own runtime; the
+/// parent's copy is left alone (never dropped: its threads do not exist here to be joined).
 fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("clerk-verifier")
-            .enable_all()
-            .build()
-            .expect("cannot start the clerk-verifier runtime")
-    })
+    static RUNTIME: Mutex<Option<(u32, &'static tokio::runtime::Runtime)>> = Mutex::new(None);
+    let pid = std::process::id();
+    let mut current = RUNTIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match *current {
+        Some((owner, rt)) if owner == pid => rt,
+        _ => {
+            let rt: &'static tokio::runtime::Runtime = Box::leak(Box::new(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("clerk-verifier")
+                    .enable_all()
+                    .build()
+                    .expect("cannot start the clerk-verifier runtime"),
+            ));
+            *current = Some((pid, rt));
+            rt
+        }
+    }
 }
 
 type Verification<T> = Pin<Box<dyn Future<Output = Result<T, Rejection>> + Send>>;
@@ -194,10 +211,103 @@ fn accepts(arg: Option<&Bound<'_, PyAny>>) -> PyResult<Accepts> {
 /// Python by `clerk_verifier.Verifier` (which adds the `async` methods).
 #[pyclass(frozen, subclass, module = "clerk_verifier._native")]
 struct Verifier {
-    inner: clerk_auth::Verifier,
+    options: Options,
+    /// The process that built `inner`, and `inner`.
+    inner: Mutex<(u32, clerk_auth::Verifier)>,
+}
+
+/// The options a verifier was built with, kept to build it again in a child after `fork()`.
+#[derive(Clone)]
+struct Options {
+    env: Option<HashMap<String, String>>,
+    jwt_key: Option<String>,
+    jwks_url: Option<String>,
+    secret_key: Option<String>,
+    api_url: Option<String>,
+    publishable_key: Option<String>,
+    issuer: Option<String>,
+    authorized_parties: Option<Vec<String>>,
+    audience: Option<Vec<String>>,
+    clock_skew_ms: Option<u64>,
+    treat_pending_as_signed_out: Option<bool>,
+    token_cache_capacity: Option<usize>,
+    background_refresh: Option<bool>,
+    machine_secret_key: Option<String>,
+    machine_id: Option<String>,
+}
+
+impl Options {
+    fn build(&self) -> Result<clerk_auth::Verifier, clerk_auth::ConfigError> {
+        let o = self.clone();
+        // `env=True`: the `CLERK_*` variables first, then the options given here.
+        let mut builder = match &o.env {
+            Some(vars) => clerk_auth::VerifierBuilder::from_vars(|name| vars.get(name).cloned())?,
+            None => clerk_auth::Verifier::builder(),
+        };
+        if let Some(v) = o.jwt_key {
+            builder = builder.jwt_key(v);
+        }
+        if let Some(v) = o.jwks_url {
+            builder = builder.jwks_url(v);
+        }
+        if let Some(v) = o.secret_key {
+            builder = builder.secret_key(v);
+        }
+        if let Some(v) = o.api_url {
+            builder = builder.api_url(v);
+        }
+        if let Some(v) = o.publishable_key {
+            builder = builder.publishable_key(v);
+        }
+        if let Some(v) = o.issuer {
+            builder = builder.issuer(v);
+        }
+        if let Some(v) = o.authorized_parties {
+            builder = builder.authorized_parties(v);
+        }
+        if let Some(v) = o.audience {
+            builder = builder.audience(v);
+        }
+        if let Some(v) = o.clock_skew_ms {
+            builder = builder.clock_skew(Duration::from_millis(v));
+        }
+        if let Some(v) = o.treat_pending_as_signed_out {
+            builder = builder.treat_pending_as_signed_out(v);
+        }
+        if let Some(v) = o.token_cache_capacity {
+            builder = builder.token_cache_capacity(v);
+        }
+        if let Some(v) = o.background_refresh {
+            builder = builder.background_refresh(v);
+        }
+        if let Some(v) = o.machine_secret_key {
+            builder = builder.machine_secret_key(v);
+        }
+        if let Some(v) = o.machine_id {
+            builder = builder.machine_id(v);
+        }
+        // Inside the runtime: the builder may start a key prefetch and a background refresh.
+        let _guard = runtime().enter();
+        builder.build()
+    }
 }
 
 impl Verifier {
+    /// The verifier of this process. In a child after `fork()`, the parent's may be waiting
+    /// for a key fetch that ran on a thread the child does not have: the child builds its
+    /// own (with its own key cache) from the same options, once.
+    fn current(&self) -> PyResult<clerk_auth::Verifier> {
+        let pid = std::process::id();
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if inner.0 != pid {
+            *inner = (pid, self.options.build().map_err(config_error)?);
+        }
+        Ok(inner.1.clone())
+    }
+
     fn session<'py>(
         &self,
         py: Python<'py>,
@@ -212,14 +322,16 @@ impl Verifier {
             .map_err(|rejection| rejection_error(py, &rejection))
     }
 
-    fn verify_future(&self, token: String) -> Verification<Arc<SessionClaims>> {
-        let verifier = self.inner.clone();
-        Box::pin(async move { verifier.verify(&token).await })
+    fn verify_future(&self, token: String) -> PyResult<Verification<Arc<SessionClaims>>> {
+        let verifier = self.current()?;
+        Ok(Box::pin(async move { verifier.verify(&token).await }))
     }
 
-    fn request_future(&self, headers: HeaderMap) -> Verification<Arc<SessionClaims>> {
-        let verifier = self.inner.clone();
-        Box::pin(async move { verifier.verify_request(&headers).await })
+    fn request_future(&self, headers: HeaderMap) -> PyResult<Verification<Arc<SessionClaims>>> {
+        let verifier = self.current()?;
+        Ok(Box::pin(
+            async move { verifier.verify_request(&headers).await },
+        ))
     }
 
     fn pending_or_auth(
@@ -280,59 +392,33 @@ impl Verifier {
         machine_secret_key: Option<String>,
         machine_id: Option<String>,
     ) -> PyResult<Verifier> {
-        // `env=True`: the `CLERK_*` variables first, then the options given here.
-        let mut builder = if env {
-            clerk_auth::VerifierBuilder::from_vars(|name| std::env::var(name).ok())
-                .map_err(config_error)?
-        } else {
-            clerk_auth::Verifier::builder()
+        let options = Options {
+            // A snapshot: a verifier rebuilt after fork() has the configuration it had.
+            env: env.then(|| {
+                std::env::vars()
+                    .filter(|(name, _)| name.starts_with("CLERK_"))
+                    .collect()
+            }),
+            jwt_key,
+            jwks_url,
+            secret_key,
+            api_url,
+            publishable_key,
+            issuer,
+            authorized_parties,
+            audience,
+            clock_skew_ms,
+            treat_pending_as_signed_out,
+            token_cache_capacity,
+            background_refresh,
+            machine_secret_key,
+            machine_id,
         };
-        if let Some(v) = jwt_key {
-            builder = builder.jwt_key(v);
-        }
-        if let Some(v) = jwks_url {
-            builder = builder.jwks_url(v);
-        }
-        if let Some(v) = secret_key {
-            builder = builder.secret_key(v);
-        }
-        if let Some(v) = api_url {
-            builder = builder.api_url(v);
-        }
-        if let Some(v) = publishable_key {
-            builder = builder.publishable_key(v);
-        }
-        if let Some(v) = issuer {
-            builder = builder.issuer(v);
-        }
-        if let Some(v) = authorized_parties {
-            builder = builder.authorized_parties(v);
-        }
-        if let Some(v) = audience {
-            builder = builder.audience(v);
-        }
-        if let Some(v) = clock_skew_ms {
-            builder = builder.clock_skew(Duration::from_millis(v));
-        }
-        if let Some(v) = treat_pending_as_signed_out {
-            builder = builder.treat_pending_as_signed_out(v);
-        }
-        if let Some(v) = token_cache_capacity {
-            builder = builder.token_cache_capacity(v);
-        }
-        if let Some(v) = background_refresh {
-            builder = builder.background_refresh(v);
-        }
-        if let Some(v) = machine_secret_key {
-            builder = builder.machine_secret_key(v);
-        }
-        if let Some(v) = machine_id {
-            builder = builder.machine_id(v);
-        }
-        // Inside the runtime: the builder may start a key prefetch.
-        let _guard = runtime().enter();
-        let inner = builder.build().map_err(config_error)?;
-        Ok(Verifier { inner })
+        let inner = options.build().map_err(config_error)?;
+        Ok(Verifier {
+            options,
+            inner: Mutex::new((std::process::id(), inner)),
+        })
     }
 
     /// A verifier from the `CLERK_*` environment variables, as `clerk_auth::Verifier::from_env`
@@ -346,20 +432,20 @@ impl Verifier {
 
     /// Verifies a session token; waits (GIL released) when a key must be fetched.
     fn verify(&self, py: Python<'_>, token: String) -> PyResult<Auth> {
-        let fut = self.verify_future(token);
+        let fut = self.verify_future(token)?;
         self.session(py, fut)
     }
 
     /// Finds the request's session token (Bearer header, else the `__session` cookie) and
     /// verifies it.
     fn verify_request(&self, py: Python<'_>, headers: &Bound<'_, PyAny>) -> PyResult<Auth> {
-        let fut = self.request_future(header_map(headers)?);
+        let fut = self.request_future(header_map(headers)?)?;
         self.session(py, fut)
     }
 
     /// As `verify`, but never waits: an `Auth`, or a `Pending` when a key must be fetched.
     fn start_verify(&self, py: Python<'_>, token: String) -> PyResult<Py<PyAny>> {
-        let fut = self.verify_future(token);
+        let fut = self.verify_future(token)?;
         self.pending_or_auth(py, fut)
     }
 
@@ -369,7 +455,7 @@ impl Verifier {
         py: Python<'_>,
         headers: &Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
-        let fut = self.request_future(header_map(headers)?);
+        let fut = self.request_future(header_map(headers)?)?;
         self.pending_or_auth(py, fut)
     }
 
@@ -384,7 +470,7 @@ impl Verifier {
         accepts_token: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let accepts = accepts(accepts_token)?;
-        let verifier = self.inner.clone();
+        let verifier = self.current()?;
         let fut: Verification<Caller> =
             Box::pin(async move { verifier.authenticate(&token, accepts).await });
         let result = match start(fut) {
@@ -403,7 +489,7 @@ impl Verifier {
         accepts_token: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let accepts = accepts(accepts_token)?;
-        let verifier = self.inner.clone();
+        let verifier = self.current()?;
         let fut: Verification<Caller> =
             Box::pin(async move { verifier.authenticate(&token, accepts).await });
         match start(fut) {
@@ -420,7 +506,7 @@ impl Verifier {
 
     /// Loads the keys now (a no-op with a PEM key); raises `ClerkAuthError` when none can be had.
     fn prefetch(&self, py: Python<'_>) -> PyResult<()> {
-        let verifier = self.inner.clone();
+        let verifier = self.current()?;
         let fut: Verification<()> = Box::pin(async move { verifier.prefetch().await });
         let result = match start(fut) {
             Started::Done(result) => result,
@@ -430,38 +516,40 @@ impl Verifier {
     }
 
     /// Refuses every token of this session from now on (`session-revoked`).
-    fn revoke_session(&self, session_id: &str) {
-        self.inner.revoke_session(session_id);
+    fn revoke_session(&self, session_id: &str) -> PyResult<()> {
+        self.current()?.revoke_session(session_id);
+        Ok(())
     }
 
     /// Refuses every token of this user from now on (`session-revoked`).
-    fn revoke_user(&self, user_id: &str) {
-        self.inner.revoke_user(user_id);
+    fn revoke_user(&self, user_id: &str) -> PyResult<()> {
+        self.current()?.revoke_user(user_id);
+        Ok(())
     }
 
     /// The expected issuer, when known.
     #[getter]
-    fn issuer(&self) -> Option<String> {
-        self.inner.issuer().map(str::to_owned)
+    fn issuer(&self) -> PyResult<Option<String>> {
+        Ok(self.current()?.issuer().map(str::to_owned))
     }
 
     /// Whether a key is at hand (always with a PEM key): for a readiness probe.
     #[getter]
-    fn keys_usable(&self) -> bool {
-        self.inner.key_status().usable
+    fn keys_usable(&self) -> PyResult<bool> {
+        Ok(self.current()?.key_status().usable)
     }
 
     /// The counters: `cache_hits`, `cache_misses`.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let stats = self.inner.stats();
+        let stats = self.current()?.stats();
         let dict = PyDict::new(py);
         dict.set_item("cache_hits", stats.cache_hits)?;
         dict.set_item("cache_misses", stats.cache_misses)?;
         Ok(dict)
     }
 
-    fn __repr__(&self) -> String {
-        format!("{:?}", self.inner)
+    fn __repr__(&self) -> PyResult<String> {
+        Ok(format!("{:?}", self.current()?))
     }
 }
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import httpx
+from fastapi import Depends, WebSocket
 import pytest
 
 from conftest import ISSUER, free_port
@@ -188,3 +189,32 @@ def test_dependency_overrides(public_pem: str, mint) -> None:
     app.dependency_overrides[clerk] = lambda: real
     with TestClient(app) as c:
         assert c.get("/me").json() == {"user_id": "user_override"}
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_websocket(emulator: dict[str, str]) -> None:
+    """A WebSocket route: the session from the cookie; refused with close code 1008.
+    (`WebSocket` is imported at module level: FastAPI resolves string annotations there.)"""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from clerk_verifier import Auth, Verifier
+    from clerk_verifier.fastapi import ClerkAuth
+
+    clerk = ClerkAuth(Verifier(jwks_url=emulator["jwks_url"], issuer=emulator["issuer"]))
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket, auth: Auth = Depends(clerk)) -> None:
+        await websocket.accept()
+        await websocket.send_json({"user_id": auth.user_id})
+        await websocket.close()
+
+    with TestClient(app) as c:
+        with c.websocket_connect("/ws", headers={"Cookie": f"__session={emulator['token']}"}) as s:
+            assert s.receive_json()["user_id"].startswith("user_")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            with c.websocket_connect("/ws") as s:
+                s.receive_json()
+        assert closed.value.code == 1008

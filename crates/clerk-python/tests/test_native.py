@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from clerk_verifier import Auth, ClerkAuthError, Pending, Verifier
+from clerk_verifier import Auth, ClerkAuthError, MachineAuth, Pending, Verifier
 
 from conftest import ISSUER
 
@@ -195,3 +195,62 @@ def test_authenticate_session_token(emulator: dict[str, str]) -> None:
     assert err.value.status == 401
     with pytest.raises(ValueError):
         v.authenticate(emulator["token"], accepts_token="bogus")
+
+
+def test_authenticate_api_key(emulator: dict[str, str]) -> None:
+    """A machine token: an API key created on the emulator's Backend API, verified there."""
+    import httpx
+
+    created = httpx.post(
+        emulator["api_url"] + "/api_keys",
+        json={"name": "python-test", "subject": "user_machine", "scopes": ["notes:read"]},
+        headers={"Authorization": "Bearer " + emulator["secret_key"]},
+        timeout=10,
+    )
+    assert created.status_code == 200, created.text
+    secret = created.json()["secret"]
+    v = Verifier(
+        secret_key=emulator["secret_key"], api_url=emulator["api_url"], issuer=emulator["issuer"]
+    )
+    machine = v.authenticate(secret, accepts_token=["session_token", "api_key"])
+    assert isinstance(machine, MachineAuth)
+    assert machine.token_type == "api_key"
+    assert machine.subject == "user_machine"
+    assert machine.has_scope("notes:read") and not machine.has_scope("notes:write")
+    # A session-only verifier refuses it.
+    with pytest.raises(ClerkAuthError) as err:
+        v.authenticate(secret)
+    assert err.value.status == 401
+    # Not accepted as a session token by the async form either; accepted with "any".
+    assert asyncio.run(v.authenticate_async(secret, "any")).token_type == "api_key"
+    with pytest.raises(ClerkAuthError):
+        v.authenticate("ak_unknown_0000000000000000", accepts_token="api_key")
+
+
+def test_fork(emulator: dict[str, str]) -> None:
+    """After fork() (gunicorn --preload), a child verifies with a verifier built in the parent
+    (rebuilt in the child from the same options) and with a new one, fetching keys on its own
+    runtime."""
+    import os
+    import signal
+
+    built_before_fork = Verifier(jwks_url=emulator["jwks_url"], issuer=emulator["issuer"])
+    # The worst case: the parent is in the middle of a key fetch when it forks.
+    in_flight = built_before_fork.start_verify(emulator["token"])
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if both verifications succeed
+        status = 1
+        try:
+            signal.alarm(20)
+            assert built_before_fork.verify(emulator["token"]).user_id.startswith("user_")
+            fresh = Verifier(jwks_url=emulator["jwks_url"], issuer=emulator["issuer"])
+            assert asyncio.run(fresh.verify_async(emulator["token"])).user_id.startswith("user_")
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's runtime still works.
+    if isinstance(in_flight, Pending):
+        assert in_flight.wait().user_id.startswith("user_")
+    assert built_before_fork.verify(emulator["token"]).user_id.startswith("user_")
