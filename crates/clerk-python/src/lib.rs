@@ -8,7 +8,7 @@
 //!   or any verification with a PEM key, completes there: a plain synchronous call.
 //! * When it cannot complete (a key must be fetched), the same future is handed to a tokio
 //!   runtime owned by this module, and the caller either waits for it with the GIL released
-//!   (`verify`) or gets a [`Pending`] to wait on from a worker thread (what the Python
+//!   (`verify`) or gets a `Pending` to wait on from a worker thread (what the Python
 //!   package's `verify_async` does, so the event loop never blocks).
 //!
 //! Every call enters the module's runtime, so `clerk-auth`'s background key refresh (which
