@@ -1,0 +1,185 @@
+"""FastAPI glue: a security dependency over ``clerk_verifier.Verifier``.
+
+    from fastapi import Depends, FastAPI
+    from clerk_verifier import Auth
+    from clerk_verifier.fastapi import ClerkAuth
+
+    clerk = ClerkAuth()                      # Verifier.from_env()
+    app = FastAPI()
+    clerk.install(app)                       # flat JSON error bodies
+
+    @app.get("/me")
+    async def me(auth: Auth = Depends(clerk)):
+        return {"user_id": auth.user_id}
+
+* ``Depends(clerk)``: the session, or 401 (``WWW-Authenticate: Bearer error="invalid_token"``)
+  for a missing or refused token; 503 with ``Retry-After`` when no signing key can be had.
+* ``Depends(clerk.optional)``: ``None`` without a token; a bad token is still 401.
+* ``Depends(clerk.require(role="org:admin"))`` or
+  ``Security(clerk, scopes=["permission:org:invoices:read"])``: 403 when unmet.
+* ``/docs`` shows an HTTP bearer scheme (FastAPI finds it because ``ClerkAuth`` is a
+  ``SecurityBase``); ``request.state.auth`` is set; ``app.dependency_overrides[clerk]`` works.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from fastapi import HTTPException
+from fastapi.exceptions import WebSocketException
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.responses import JSONResponse
+from fastapi.security import SecurityScopes
+from fastapi.security.base import SecurityBase
+from starlette.requests import HTTPConnection
+
+from . import Auth, ClerkAuthError, Verifier
+
+__all__ = ["ClerkAuth", "ClerkHTTPException"]
+
+#: ``Security(clerk, scopes=[...])``: a scope is ``<kind>:<value>`` with these kinds.
+SCOPE_KINDS = ("role", "permission", "feature", "plan", "reverification")
+
+_WS_POLICY_VIOLATION = 1008
+
+
+class ClerkHTTPException(HTTPException):
+    """A refusal: ``detail`` is ``{"error", "reason", "message"}``. ``ClerkAuth.install(app)``
+    answers it with that object as the whole body (without it FastAPI wraps it in ``detail``)."""
+
+    def __init__(
+        self, status_code: int, error: str, reason: str, message: str, headers: dict[str, str]
+    ) -> None:
+        super().__init__(
+            status_code=status_code,
+            detail={"error": error, "reason": reason, "message": message},
+            headers=headers,
+        )
+
+
+async def _clerk_exception_handler(request: Any, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ClerkHTTPException)
+    return JSONResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+
+class ClerkAuth(SecurityBase):
+    """The FastAPI dependency. ``verifier`` defaults to ``Verifier.from_env()``."""
+
+    def __init__(
+        self,
+        verifier: Optional[Verifier] = None,
+        *,
+        auto_error: bool = True,
+        scheme_name: str = "ClerkSession",
+        description: Optional[str] = "A Clerk session token (JWT), from the Authorization "
+        "header or the __session cookie.",
+        retry_after: int = 5,
+    ) -> None:
+        self.verifier = verifier if verifier is not None else Verifier.from_env()
+        self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
+        self.scheme_name = scheme_name
+        self.auto_error = auto_error
+        self.retry_after = retry_after
+        self._optional: Optional[ClerkAuth] = None
+
+    @staticmethod
+    def install(app: Any) -> None:
+        """Answers this package's refusals with ``{"error", "reason", "message"}`` bodies."""
+        app.add_exception_handler(ClerkHTTPException, _clerk_exception_handler)
+
+    @property
+    def optional(self) -> "ClerkAuth":
+        """The same dependency, but a request without a token gets ``None``."""
+        if self._optional is None:
+            other = ClerkAuth.__new__(ClerkAuth)
+            other.__dict__.update(self.__dict__)
+            other.auto_error = False
+            other._optional = other
+            self._optional = other
+        return self._optional
+
+    def _refuse(self, conn: HTTPConnection, err: ClerkAuthError) -> Exception:
+        if conn.scope.get("type") == "websocket":
+            return WebSocketException(code=_WS_POLICY_VIOLATION, reason=err.reason)
+        if err.status == 503:
+            return ClerkHTTPException(
+                503, "unavailable", err.reason, err.message, {"Retry-After": str(self.retry_after)}
+            )
+        return ClerkHTTPException(
+            401,
+            "unauthorized",
+            err.reason,
+            err.message,
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+
+    def _forbid(self, conn: HTTPConnection, reason: str, message: str) -> Exception:
+        if conn.scope.get("type") == "websocket":
+            return WebSocketException(code=_WS_POLICY_VIOLATION, reason=reason)
+        return ClerkHTTPException(
+            403,
+            "forbidden",
+            reason,
+            message,
+            {"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
+        )
+
+    async def authenticate(self, conn: HTTPConnection) -> Optional[Auth]:
+        """The request's session (``None`` when optional and no token), or raises."""
+        try:
+            auth = await self.verifier.verify_request_async(conn.headers.items())
+        except ClerkAuthError as err:
+            if not self.auto_error and err.reason == "session-token-missing":
+                return None
+            raise self._refuse(conn, err) from None
+        conn.state.auth = auth
+        return auth
+
+    def check(self, conn: HTTPConnection, auth: Auth, **conditions: Optional[str]) -> None:
+        """Raises 403 unless ``auth.has(**conditions)``."""
+        unmet = auth.unmet(**conditions)
+        if unmet is not None:
+            raise self._forbid(conn, *unmet)
+
+    async def __call__(
+        self, conn: HTTPConnection, security_scopes: SecurityScopes
+    ) -> Optional[Auth]:
+        auth = await self.authenticate(conn)
+        if auth is not None:
+            for scope in security_scopes.scopes:
+                kind, sep, value = scope.partition(":")
+                if not sep or kind not in SCOPE_KINDS:
+                    raise ValueError(
+                        f"scope {scope!r}: expected <kind>:<value>, kind one of {SCOPE_KINDS}"
+                    )
+                self.check(conn, auth, **{kind: value})
+        return auth
+
+    def require(
+        self,
+        *,
+        role: Optional[str] = None,
+        permission: Optional[str] = None,
+        feature: Optional[str] = None,
+        plan: Optional[str] = None,
+        reverification: Optional[str] = None,
+    ) -> Callable[..., Any]:
+        """A dependency returning the session when it ``has()`` all of these, else 403."""
+        conditions = dict(
+            role=role,
+            permission=permission,
+            feature=feature,
+            plan=plan,
+            reverification=reverification,
+        )
+        if all(value is None for value in conditions.values()):
+            raise TypeError("require() needs at least one condition")
+        clerk = self
+
+        from fastapi import Depends
+
+        async def dependency(conn: HTTPConnection, auth: Auth = Depends(clerk)) -> Auth:
+            clerk.check(conn, auth, **conditions)
+            return auth
+
+        return dependency
