@@ -17,7 +17,10 @@
 #[path = "common/node.rs"]
 mod node;
 
-use node::{abbreviate, differential_dir, ensure_clerk_installed, run, CLERK_BACKEND_VERSION};
+use node::{
+    abbreviate, differential_dir, ensure_clerk_installed, run, Expect, ALGORITHM,
+    CLERK_BACKEND_VERSION, FAILED, INVALID, PARTY, SIGNATURE,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::Path;
@@ -48,34 +51,9 @@ const MAX_JSON_DEPTH: usize = clerk_auth::MAX_JSON_DEPTH;
 /// The largest time, in seconds, a JavaScript `Date` can hold (ECMA-262 TimeClip: 8.64e15 ms).
 const JS_DATE_MAX_SECS: f64 = 8.64e12;
 
-/// A verdict: accepted, refused with a reason, or (Clerk only) an exception that is not a
-/// `TokenVerificationError`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Expect {
-    Accept,
-    Reject(&'static str),
-    /// Clerk's `verifyToken` threw this JavaScript error instead of returning a reason.
-    Crash(&'static str),
-}
-
-impl fmt::Display for Expect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Expect::Accept => f.write_str("accepted"),
-            Expect::Reject(reason) => f.write_str(reason),
-            Expect::Crash(error) => write!(f, "throws {error}"),
-        }
-    }
-}
-
 const EXPIRED: Expect = Expect::Reject("token-expired");
-const INVALID: Expect = Expect::Reject("token-invalid");
-const ALGORITHM: Expect = Expect::Reject("token-invalid-algorithm");
-const PARTY: Expect = Expect::Reject("token-invalid-authorized-parties");
-const SIGNATURE: Expect = Expect::Reject("token-invalid-signature");
 const NOT_ACTIVE: Expect = Expect::Reject("token-not-active-yet");
 const IAT_FUTURE: Expect = Expect::Reject("token-iat-in-the-future");
-const FAILED: Expect = Expect::Reject("token-verification-failed");
 const TYPE_MISMATCH: Expect = Expect::Reject("token-type-mismatch");
 const PENDING: Expect = Expect::Reject("session-pending");
 

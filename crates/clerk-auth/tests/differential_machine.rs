@@ -39,7 +39,10 @@
 #[path = "common/node.rs"]
 mod node;
 
-use node::{abbreviate, differential_dir, ensure_clerk_installed, run, CLERK_BACKEND_VERSION};
+use node::{
+    abbreviate, differential_dir, ensure_clerk_installed, run, Expect, ALGORITHM,
+    CLERK_BACKEND_VERSION, FAILED, INVALID, PARTY, SIGNATURE,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::Path;
@@ -73,30 +76,6 @@ const SECRET_KEY: &str = "sk_test_differentialMachineTokens0000000000000";
 /// A secret key of no instance, for [`Config::WrongSecretKey`].
 const WRONG_SECRET_KEY: &str = "sk_test_differentialMachineTokensWrong00000000";
 
-/// A verdict: accepted, refused with a reason, or (Clerk only) `authenticateRequest`
-/// rejecting its promise with this JavaScript error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Expect {
-    Accept,
-    Reject(&'static str),
-    Crash(&'static str),
-}
-
-impl fmt::Display for Expect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Expect::Accept => f.write_str("accepted"),
-            Expect::Reject(reason) => f.write_str(reason),
-            Expect::Crash(error) => write!(f, "throws {error}"),
-        }
-    }
-}
-
-const INVALID: Expect = Expect::Reject("token-invalid");
-const ALGORITHM: Expect = Expect::Reject("token-invalid-algorithm");
-const PARTY: Expect = Expect::Reject("token-invalid-authorized-parties");
-const SIGNATURE: Expect = Expect::Reject("token-invalid-signature");
-const FAILED: Expect = Expect::Reject("token-verification-failed");
 const MISMATCH: Expect = Expect::Reject("token-type-mismatch");
 
 /// Where we knowingly differ from Clerk's `authenticateRequest` 3.25.0. Each variant is a

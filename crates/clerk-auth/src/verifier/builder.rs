@@ -446,8 +446,13 @@ impl VerifierBuilder {
                 })
                 .ok_or_else(|| {
                     config_error(
-                        "CLERK_MACHINE_SECRET_KEY",
-                        "a secret key must be printable ASCII",
+                        if self.machine_secret_key.is_some() {
+                            "CLERK_MACHINE_SECRET_KEY"
+                        } else {
+                            "CLERK_SECRET_KEY"
+                        },
+                        "a secret key must be printable ASCII (CLERK_SECRET_KEY, \
+                         CLERK_MACHINE_SECRET_KEY)",
                     )
                 })?;
                 Some(remote)

@@ -188,7 +188,12 @@ impl Verifier {
     ) -> Result<Arc<SessionClaims>, Rejection> {
         let inner = &*self.inner;
         let decoded = token::decode_session(token)?;
-        let decoded_category = decoded.header.cat.clone();
+        // A token of another category (which `verify` takes, as Clerk's `verifyToken`) is not
+        // cached: `authenticate` refuses it as a session token, and its cache hits must not
+        // have to look at the header again.
+        let session_category = decoded.header.cat.as_deref().is_none_or(|cat| {
+            cat == crate::machine::CATEGORY_SESSION || cat == crate::machine::CATEGORY_IGNORE
+        });
         let key = match &inner.keys {
             Keys::Static(key) => Arc::clone(key),
             Keys::Remote(cache) => cache.key(decoded.header.kid.as_deref()).await?,
@@ -228,12 +233,6 @@ impl Verifier {
         {
             return Err(REVOKED);
         }
-        // A token of another category (which `verify` takes, as Clerk's `verifyToken`) is not
-        // cached: `authenticate` refuses it as a session token, and its cache hits must not
-        // have to look at the header again.
-        let session_category = decoded_category.as_deref().is_none_or(|cat| {
-            cat == crate::machine::CATEGORY_SESSION || cat == crate::machine::CATEGORY_IGNORE
-        });
         if let Some(cache) = inner.cache.as_ref().filter(|_| session_category) {
             cache.insert(
                 token,

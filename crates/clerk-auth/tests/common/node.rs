@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::fmt;
+
 use serde_json::Value;
 
 /// The version of `@clerk/backend` in `tests/differential/package.json`.
@@ -62,3 +64,29 @@ pub fn abbreviate(token: &str) -> String {
         format!("{start:?}… ({} bytes)", token.len())
     }
 }
+
+/// A verdict: accepted, refused with a reason, or (Clerk only) an exception that is not one
+/// of its verification errors (`verifyToken` throwing, `authenticateRequest` rejecting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Expect {
+    Accept,
+    Reject(&'static str),
+    /// Clerk threw this JavaScript error instead of returning a reason.
+    Crash(&'static str),
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::Accept => f.write_str("accepted"),
+            Expect::Reject(reason) => f.write_str(reason),
+            Expect::Crash(error) => write!(f, "throws {error}"),
+        }
+    }
+}
+
+pub const INVALID: Expect = Expect::Reject("token-invalid");
+pub const ALGORITHM: Expect = Expect::Reject("token-invalid-algorithm");
+pub const PARTY: Expect = Expect::Reject("token-invalid-authorized-parties");
+pub const SIGNATURE: Expect = Expect::Reject("token-invalid-signature");
+pub const FAILED: Expect = Expect::Reject("token-verification-failed");
