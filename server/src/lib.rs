@@ -27,13 +27,14 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod revocation;
-pub mod serve;
 pub mod sync;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use clerk_service::revocation::apply_all;
+use clerk_service::serve;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -190,7 +191,12 @@ pub async fn start(settings: Settings) -> Result<Server, StartError> {
     // Listen before loading: a revocation committed meanwhile is then either in the tables
     // or notified.
     let revocation_listener = match db.backend() {
-        Backend::Postgres => match revocation::connect_listener(&db).await {
+        Backend::Postgres => match clerk_service::revocation::connect_listener(
+            db.url().as_str(),
+            revocation::LISTENER_APPLICATION_NAME,
+        )
+        .await
+        {
             Ok(listener) => Some(listener),
             Err(err) => {
                 tracing::warn!(error = %err, "cannot listen for revocations yet; retrying in the background");
@@ -199,9 +205,12 @@ pub async fn start(settings: Settings) -> Result<Server, StartError> {
         },
         Backend::Sqlite => None,
     };
-    let revocations = revocation::load_recent(&db, &verifier)
-        .await
-        .map_err(StartError::Database)?;
+    let revocations = apply_all(
+        &revocation::recent(&db)
+            .await
+            .map_err(StartError::Database)?,
+        &verifier,
+    );
     if revocations > 0 {
         tracing::info!(
             revocations,
@@ -239,10 +248,12 @@ pub async fn start(settings: Settings) -> Result<Server, StartError> {
         tokio::spawn(forget_idle_rate_limits(state.clone(), stopped.clone())),
     ];
     if db.backend() == Backend::Postgres {
-        background.push(tokio::spawn(revocation::listen(
-            db,
+        background.push(tokio::spawn(clerk_service::revocation::listen(
+            db.url().as_str().to_owned(),
+            revocation::LISTENER_APPLICATION_NAME.to_owned(),
             verifier,
             revocation_listener,
+            revocation::reload(db),
             stopped,
         )));
     }
@@ -267,7 +278,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     if let Some(dev) = server.dev() {
         println!("{}", dev.banner(server.local_addr()));
     }
-    shutdown_signal().await;
+    clerk_service::shutdown_signal().await;
     if drain > Duration::ZERO {
         server.state().start_draining();
         tracing::info!(
@@ -276,7 +287,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         );
         tokio::select! {
             () = tokio::time::sleep(drain) => {}
-            () = shutdown_signal() => tracing::info!("second signal: ending the drain early"),
+            () = clerk_service::shutdown_signal() => tracing::info!("second signal: ending the drain early"),
         }
     }
     tracing::info!("shutting down: finishing in-flight requests");
@@ -315,60 +326,14 @@ async fn forget_idle_rate_limits(state: AppState, mut stop: watch::Receiver<bool
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-}
-
-/// Sets up logging: `config.log_format` lines filtered by `RUST_LOG` (default `info`), written
-/// to standard error by a thread of their own, so that no request waits for a `write`: lines
-/// go through a bounded queue (128,000 lines; beyond it, under a flood that standard error
-/// cannot absorb, lines are dropped rather than requests slowed) and are written in batches.
-/// Keep the returned guard alive until the process ends: dropping it flushes what is queued.
+/// Sets up logging ([`clerk_service::init_logging`]) and the access log, which shares its
+/// writer. Keep the returned guard alive until the process ends: dropping it flushes what is
+/// queued.
 pub fn init_logging(config: &Config) -> LogGuard {
-    let filter = config
-        .rust_log
-        .as_deref()
-        .filter(|f| !f.trim().is_empty())
-        .unwrap_or(config::DEFAULT_LOG_FILTER);
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config::DEFAULT_LOG_FILTER));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
-        64 * 1024,
-        std::io::stderr(),
-    ));
-    access_log::install(writer.clone(), config.log_format);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    let _ = match config.log_format {
-        config::LogFormat::Text => builder.try_init(),
-        config::LogFormat::Json => builder.json().try_init(),
-    };
-    LogGuard { _writer: guard }
+    let (guard, writer) =
+        clerk_service::init_logging(config.log_format, config.rust_log.as_deref());
+    access_log::install(writer, config.log_format);
+    guard
 }
 
 /// The Tokio runtime the binary serves on: a worker thread per core, each handing its
@@ -381,9 +346,4 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Flushes the queued log lines when dropped; see [`init_logging`].
-#[derive(Debug)]
-#[must_use = "dropping the guard stops the log writer"]
-pub struct LogGuard {
-    _writer: tracing_appender::non_blocking::WorkerGuard,
-}
+pub use clerk_service::LogGuard;

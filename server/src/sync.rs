@@ -20,7 +20,7 @@ use serde::Serialize;
 use sqlx::{Any, AnyConnection, Executor};
 
 use crate::db::Db;
-use crate::revocation::{self, Revocation};
+use crate::revocation::Revocation;
 
 /// How long delivered message ids (for idempotency) and revoked sessions are kept: far
 /// beyond Svix's retry schedule (about a day) and the verifier's memory of a revocation.
@@ -186,7 +186,9 @@ pub async fn apply(
     }
     let revocation = write(&mut tx, change, event, now).await?;
     if let Some(revocation) = &revocation {
-        revocation::notify(&mut tx, db.backend(), revocation).await?;
+        if db.backend() == crate::db::Backend::Postgres {
+            clerk_service::revocation::notify(&mut tx, revocation).await?;
+        }
     }
     tx.commit().await?;
     Ok(Applied {

@@ -128,16 +128,9 @@ impl<A: AcceptedTokens> ClerkCaller<A> {
     /// met. A machine credential never passes (as Clerk's `has()`, which is always false for
     /// machine tokens): 403 `session-required`.
     pub fn require(&self, check: &Check) -> Result<(), ClerkRejection> {
-        match &self.caller {
-            Caller::Session(claims) => match check.first_unmet(claims) {
-                None => Ok(()),
-                Some(unmet) => Err(self.context.reject(AuthError::Forbidden(unmet.into()))),
-            },
-            Caller::Machine(_) => Err(self.context.reject(AuthError::Forbidden(Forbidden::new(
-                "session-required",
-                "This needs a signed-in user's session (roles and permissions): machine \
-                 credentials have none.",
-            )))),
+        match unmet_check(&self.caller, check) {
+            None => Ok(()),
+            Some(forbidden) => Err(self.context.reject(AuthError::Forbidden(forbidden))),
         }
     }
 
@@ -149,12 +142,36 @@ impl<A: AcceptedTokens> ClerkCaller<A> {
     /// `Ok` when a machine credential holds `scope`, 403 `missing-scope` when it does not;
     /// a session has no scopes and passes (see [`RequireScope`]).
     pub fn require_scope(&self, scope: &str) -> Result<(), ClerkRejection> {
-        match &self.caller {
-            Caller::Machine(machine) if !machine.has_scope(scope) => Err(self
-                .context
-                .reject(AuthError::Forbidden(missing_scope(scope)))),
-            _ => Ok(()),
+        match unmet_scope(&self.caller, scope) {
+            None => Ok(()),
+            Some(forbidden) => Err(self.context.reject(AuthError::Forbidden(forbidden))),
         }
+    }
+}
+
+/// The refusal of `caller` under `check`, if it does not pass: the first requirement a
+/// session does not meet; for a machine credential, which never passes (as Clerk's `has()`,
+/// always false for machine tokens), `session-required`. The rule of
+/// [`ClerkCaller::require`], for services that decide outside an extractor (a forward-auth
+/// gateway).
+pub fn unmet_check(caller: &Caller, check: &Check) -> Option<Forbidden> {
+    match caller {
+        Caller::Session(claims) => check.first_unmet(claims).map(Forbidden::from),
+        Caller::Machine(_) => Some(Forbidden::new(
+            "session-required",
+            "This needs a signed-in user's session (roles and permissions): machine \
+             credentials have none.",
+        )),
+    }
+}
+
+/// The refusal of `caller` for `scope`, if it does not hold it: `missing-scope` for a machine
+/// credential without it; a session has no scopes and passes. The rule of
+/// [`ClerkCaller::require_scope`].
+pub fn unmet_scope(caller: &Caller, scope: &str) -> Option<Forbidden> {
+    match caller {
+        Caller::Machine(machine) if !machine.has_scope(scope) => Some(missing_scope(scope)),
+        _ => None,
     }
 }
 

@@ -9,7 +9,9 @@ pub mod layer;
 pub mod openapi;
 pub mod rejection;
 
-pub use caller::{AcceptedTokens, AnyToken, ClerkCaller, FromLayer, RequireScope, Scope};
+pub use caller::{
+    unmet_check, unmet_scope, AcceptedTokens, AnyToken, ClerkCaller, FromLayer, RequireScope, Scope,
+};
 pub use extract::ClerkAuth;
 pub use guard::{
     Lax, Moderate, Require, RequireFeature, RequirePermission, RequirePlan, RequireReverification,

@@ -64,7 +64,7 @@ const LISTEN_BACKLOG: u32 = 4096;
 
 /// A listener on `addr` with a [`LISTEN_BACKLOG`] of 4096 and `SO_REUSEADDR` (a restarted
 /// server binds again while the old connections are in `TIME_WAIT`).
-pub(crate) fn listen(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+pub fn listen(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
@@ -78,7 +78,7 @@ pub(crate) fn listen(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
 /// Serves `app` on every connection `listener` accepts, within `limits`, until `stop`
 /// completes; then stops accepting, lets each connection finish the request it is serving
 /// (idle keep-alive connections are closed at once), and returns when all have closed.
-pub(crate) async fn serve<S>(
+pub async fn serve<S>(
     listener: TcpListener,
     app: S,
     limits: Limits,
@@ -376,7 +376,7 @@ impl<F: Future> Future for ObservedFuture<F> {
 
 /// Raises this process's soft limit of open files to its hard limit, so that
 /// `MAX_CONNECTIONS` can be reached, and logs both.
-pub(crate) fn raise_open_file_limit(max_connections: usize) {
+pub fn raise_open_file_limit(max_connections: usize) {
     let before = rlimit::Resource::NOFILE.get();
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(now) => {
