@@ -79,7 +79,7 @@ pub struct Config {
 
     /// A TOML file of ordered rules (host, path glob, methods → accepted credentials and
     /// requirements). Without it, the policy comes from the auth URL's query string alone.
-    #[arg(long, env = "GATEWAY_RULES", value_name = "GATEWAY_RULES")]
+    #[arg(long, env = "GATEWAY_RULES", value_name = "GATEWAY_RULES", global = true)]
     pub gateway_rules: Option<PathBuf>,
 
     /// A PKCS#8 PEM private key (ES256 or Ed25519): each allowed request also gets
@@ -238,5 +238,65 @@ impl Settings {
             rules,
             signer,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The variables in the first column of the README's configuration table.
+    fn readme_variables() -> Vec<String> {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("| variable | default | meaning |")
+            .nth(1)
+            .expect("the README has a configuration table");
+        table
+            .lines()
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .filter_map(|line| line.split('`').nth(1))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn every_variable_in_the_readme_is_a_flag_and_an_environment_variable_and_back() {
+        let command = Config::command();
+        let documented = readme_variables();
+        assert!(documented.len() >= 30, "{documented:?}");
+        let arguments: Vec<&clap::Arg> = command.get_arguments().collect();
+        for variable in &documented {
+            let arg = arguments
+                .iter()
+                .find(|a| a.get_env().is_some_and(|env| env == variable.as_str()))
+                .unwrap_or_else(|| panic!("{variable} is documented but is no variable"));
+            assert_eq!(
+                arg.get_long(),
+                Some(variable.to_lowercase().replace('_', "-").as_str()),
+                "{variable}'s flag"
+            );
+        }
+        for arg in &arguments {
+            if let Some(env) = arg.get_env() {
+                let env = env.to_string_lossy();
+                assert!(
+                    documented.iter().any(|v| v == env.as_ref()),
+                    "{env} is not in the README's table"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let config = Config::try_parse_from(["clerk-gateway"]).unwrap();
+        assert_eq!(config.bind.to_string(), DEFAULT_BIND);
+        assert_eq!(config.gateway_issuer, DEFAULT_ISSUER);
+        assert_eq!(config.connections.max_connections, 10_000);
+        let readme = include_str!("../README.md");
+        assert!(readme.contains("| `BIND` | `127.0.0.1:8090` |"));
     }
 }
