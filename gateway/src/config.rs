@@ -79,7 +79,12 @@ pub struct Config {
 
     /// A TOML file of ordered rules (host, path glob, methods → accepted credentials and
     /// requirements). Without it, the policy comes from the auth URL's query string alone.
-    #[arg(long, env = "GATEWAY_RULES", value_name = "GATEWAY_RULES", global = true)]
+    #[arg(
+        long,
+        env = "GATEWAY_RULES",
+        value_name = "GATEWAY_RULES",
+        global = true
+    )]
     pub gateway_rules: Option<PathBuf>,
 
     /// A PKCS#8 PEM private key (ES256 or Ed25519): each allowed request also gets

@@ -579,47 +579,7 @@ async fn webhook(State(gate): State<Arc<Gate>>, headers: HeaderMap, body: Bytes)
     Json(json!({"status": "applied"})).into_response()
 }
 
-/// Why the gateway could not start.
-#[derive(Debug)]
-pub enum StartError {
-    /// A setting is wrong (exit code 2).
-    Config(ConfigError),
-    /// The database cannot be reached.
-    Database(sqlx::Error),
-    /// The listen address cannot be bound.
-    Listen(SocketAddr, std::io::Error),
-    /// The dev-mode emulator cannot start.
-    Emulator(std::io::Error),
-}
-
-impl StartError {
-    /// The process exit code: 2 for a configuration error, 1 otherwise.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            StartError::Config(_) => 2,
-            _ => 1,
-        }
-    }
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Config(err) => write!(f, "{err}"),
-            StartError::Database(err) => write!(f, "DATABASE_URL: cannot connect: {err}"),
-            StartError::Listen(addr, err) => write!(f, "BIND: cannot listen on {addr}: {err}"),
-            StartError::Emulator(err) => write!(f, "--dev: cannot start the Clerk emulator: {err}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
-
-impl From<ConfigError> for StartError {
-    fn from(err: ConfigError) -> Self {
-        StartError::Config(err)
-    }
-}
+pub use clerk_service::StartError;
 
 /// A running gateway.
 pub struct Gateway {

@@ -15,8 +15,53 @@ pub mod config;
 pub mod revocation;
 pub mod serve;
 
-use config::{LogFormat, DEFAULT_LOG_FILTER};
+use std::fmt;
+use std::net::SocketAddr;
+
+use config::{ConfigError, LogFormat, DEFAULT_LOG_FILTER};
 use tracing_appender::non_blocking::NonBlocking;
+
+/// Why a service (the reference server, the gateway) could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// A setting is wrong (exit code 2): the message names the variable.
+    Config(ConfigError),
+    /// The database cannot be opened (or migrated).
+    Database(sqlx::Error),
+    /// The listen address cannot be bound.
+    Listen(SocketAddr, std::io::Error),
+    /// The dev-mode emulator cannot start.
+    Emulator(std::io::Error),
+}
+
+impl StartError {
+    /// The process exit code: 2 for a configuration error, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(err) => write!(f, "{err}"),
+            StartError::Database(err) => write!(f, "DATABASE_URL: cannot open the database: {err}"),
+            StartError::Listen(addr, err) => write!(f, "BIND: cannot listen on {addr}: {err}"),
+            StartError::Emulator(err) => write!(f, "--dev: cannot start the Clerk emulator: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<ConfigError> for StartError {
+    fn from(err: ConfigError) -> Self {
+        StartError::Config(err)
+    }
+}
 
 /// Sets up logging: `format` lines filtered by `rust_log` (`RUST_LOG`, default `info`),
 /// written to standard error by a thread of their own, so that no request waits for a
