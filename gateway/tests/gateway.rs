@@ -176,6 +176,28 @@ async fn a_session_token_passes_with_the_full_identity_set_and_a_bounded_cache_l
 }
 
 #[tokio::test]
+async fn a_session_token_in_the_session_cookie_passes_but_a_machine_token_there_does_not() {
+    let clerk = clerk().await;
+    let gateway = start(config(&clerk)).await;
+    let cookie = format!("__client_uat=1; __session={}", clerk.session);
+    let (status, headers, _) =
+        ask_with(&gateway, "/forward-auth", None, &[("cookie", &cookie)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header(&headers, "x-clerk-session-id"), clerk.session_id);
+    // Machine tokens come from the Authorization header only, as in Clerk.
+    let cookie = format!("__session={}", clerk.api_key);
+    let (status, _, _) = ask_with(
+        &gateway,
+        "/forward-auth?accepts=api_key",
+        None,
+        &[("cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
 async fn machine_credentials_pass_only_where_they_are_accepted() {
     let clerk = clerk().await;
     let gateway = start(config(&clerk)).await;
