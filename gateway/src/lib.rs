@@ -38,7 +38,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode,
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use clerk_auth::{Reason, Verifier};
+use clerk_auth::{Check, Reason, Verifier};
 use clerk_axum::{unmet_check, unmet_scope, AuthError, Forbidden};
 use clerk_service::config::ConfigError;
 use clerk_service::revocation::{apply_all, Revocation};
@@ -209,23 +209,40 @@ impl Gate {
             }
         };
         let audience = original.host.clone();
-        let policy = match &self.rules {
-            None => query_policy.unwrap_or_default(),
-            Some(rules) => match self.rule_policy(rules, &original, query_policy.as_ref()) {
-                Ok(policy) => policy,
-                Err(decision) => return (decision, audience),
+        let decision = match &self.rules {
+            None => {
+                let policy = query_policy.unwrap_or_default();
+                self.authenticate(&policy, policy.check().as_ref(), headers)
+                    .await
+            }
+            Some(rules) => match self.rule_policy(rules, &original) {
+                Err(decision) => decision,
+                Ok(matched) => match (matched, query_policy) {
+                    // The common case: the rule as it is, its check built once.
+                    (Matched::Rule(rule), None) => {
+                        self.authenticate(&rule.policy, rule.check(), headers).await
+                    }
+                    (matched, query) => {
+                        let base = matched.policy().cloned().unwrap_or_default();
+                        let policy = match query {
+                            Some(query) => base.narrowed_by(&query),
+                            None => base,
+                        };
+                        self.authenticate(&policy, policy.check().as_ref(), headers)
+                            .await
+                    }
+                },
             },
         };
-        (self.authenticate(&policy, headers).await, audience)
+        (decision, audience)
     }
 
-    /// The policy the rules give `original`, narrowed by the query's.
-    fn rule_policy(
+    /// What the rules give `original` (a rule or the default; never nothing).
+    fn rule_policy<'r>(
         &self,
-        rules: &Rules,
+        rules: &'r Rules,
         original: &Original,
-        query: Option<&Policy>,
-    ) -> Result<Policy, Decision> {
+    ) -> Result<Matched<'r>, Decision> {
         let (method, host, path) = self.needs;
         let missing = [
             (method && original.method.is_none(), "method"),
@@ -249,24 +266,22 @@ impl Gate {
         }
         let matched = rules.matching(original);
         tracing::debug!(rule = matched.name(), "rule");
-        let policy = match matched {
-            Matched::Rule(rule) => &rule.policy,
-            Matched::Default(policy) => policy,
-            Matched::Nothing => {
-                return Err(Decision::Refuse(AuthError::Forbidden(Forbidden::new(
-                    "no-matching-rule",
-                    "No rule allows this request.",
-                ))))
-            }
-        };
-        Ok(match query {
-            Some(query) => policy.narrowed_by(query),
-            None => policy.clone(),
-        })
+        match matched {
+            Matched::Nothing => Err(Decision::Refuse(AuthError::Forbidden(Forbidden::new(
+                "no-matching-rule",
+                "No rule allows this request.",
+            )))),
+            matched => Ok(matched),
+        }
     }
 
     /// Verifies the request's credential under `policy`.
-    async fn authenticate(&self, policy: &Policy, headers: &HeaderMap) -> Decision {
+    async fn authenticate(
+        &self,
+        policy: &Policy,
+        check: Option<&Check>,
+        headers: &HeaderMap,
+    ) -> Decision {
         if policy.public {
             return Decision::Anonymous;
         }
@@ -287,8 +302,8 @@ impl Gate {
             }
             Err(rejection) => return Decision::Refuse(AuthError::from_rejection(rejection)),
         };
-        if let Some(check) = policy.check() {
-            if let Some(forbidden) = unmet_check(&caller, &check) {
+        if let Some(check) = check {
+            if let Some(forbidden) = unmet_check(&caller, check) {
                 return Decision::Refuse(AuthError::Forbidden(forbidden));
             }
         }

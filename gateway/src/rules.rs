@@ -34,6 +34,7 @@
 use std::fmt;
 use std::path::Path;
 
+use clerk_auth::Check;
 use globset::{Glob, GlobBuilder, GlobMatcher};
 use http::Method;
 use serde::Deserialize;
@@ -63,6 +64,8 @@ pub struct Rule {
     methods: Vec<Method>,
     /// What it asks of the request.
     pub policy: Policy,
+    /// The policy's session requirements, built once.
+    check: Option<Check>,
 }
 
 /// What the rules decide for a request.
@@ -294,6 +297,7 @@ impl Rules {
                 hosts,
                 paths,
                 methods,
+                check: policy.check(),
                 policy,
             });
         }
@@ -380,6 +384,11 @@ impl Rules {
 }
 
 impl Rule {
+    /// The policy's session requirements as one [`Check`], built when the file was read.
+    pub fn check(&self) -> Option<&Check> {
+        self.check.as_ref()
+    }
+
     /// Why this rule does not match `original`, or `None` when it does.
     fn mismatch(&self, original: &Original) -> Option<String> {
         if !self.methods.is_empty() {
