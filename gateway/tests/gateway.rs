@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use clerk_emulator::machines::{NewApiKey, NewM2mToken};
-use clerk_emulator::{Emulator, EmulatorServer, Fault, NewOrganization, NewUser, SigningKey};
+use clerk_emulator::machines::{NewApiKey, NewM2mToken, NewOAuthToken};
+use clerk_emulator::{
+    Emulator, EmulatorServer, Fault, NewOrganization, NewUser, SigningKey, TokenFormat,
+};
 use clerk_gateway::{Config, Gateway, Settings};
 use clerk_service::config::ClerkConfig;
 use reqwest::header::HeaderMap;
@@ -137,6 +139,12 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 
 const IDENTITY: [&str; 9] = clerk_gateway::identity::HEADERS;
 
+async fn headers_of_session(gateway: &Gateway, clerk: &Clerk) -> HeaderMap {
+    let (status, headers, _) = ask(gateway, "/forward-auth", Some(&clerk.session)).await;
+    assert_eq!(status, StatusCode::OK);
+    headers
+}
+
 #[tokio::test]
 async fn a_session_token_passes_with_the_full_identity_set_and_a_bounded_cache_life() {
     let clerk = clerk().await;
@@ -222,6 +230,33 @@ async fn machine_credentials_pass_only_where_they_are_accepted() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(header(&headers, "x-clerk-token-type"), "m2m_token");
     assert_eq!(header(&headers, "x-clerk-machine-id"), clerk.machine);
+
+    // OAuth access tokens, opaque and JWT, act for their user.
+    let user = header(
+        &headers_of_session(&gateway, &clerk).await,
+        "x-clerk-user-id",
+    )
+    .to_owned();
+    for format in [TokenFormat::Opaque, TokenFormat::Jwt] {
+        let oauth = clerk
+            .server
+            .create_oauth_access_token(
+                NewOAuthToken::new(&user)
+                    .scopes(["notes:read"])
+                    .format(format),
+            )
+            .unwrap()
+            .token;
+        let (status, headers, body) = ask(
+            &gateway,
+            "/forward-auth?accepts=oauth_token&scope=notes:read",
+            Some(&oauth),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{format:?}: {body}");
+        assert_eq!(header(&headers, "x-clerk-token-type"), "oauth_token");
+        assert_eq!(header(&headers, "x-clerk-user-id"), user);
+    }
 
     // Not accepted by default (session tokens only: Clerk reads it as a malformed session
     // token), nor with a scope the key lacks.
