@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -13,7 +10,7 @@ import httpx
 from fastapi import Depends, WebSocket
 import pytest
 
-from conftest import ISSUER, free_port
+from conftest import ISSUER, free_port, uvicorn
 
 HERE = Path(__file__).resolve().parent
 INVALID = 'Bearer error="invalid_token"'
@@ -21,34 +18,15 @@ INVALID = 'Bearer error="invalid_token"'
 
 @pytest.fixture(scope="module")
 def server(emulator: dict[str, str], public_pem: str) -> Iterator[str]:
-    port = free_port()
-    env = dict(os.environ)
-    for name in ("CLERK_JWT_KEY", "CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY"):
-        env.pop(name, None)
-    env.update(
+    env = dict(
         CLERK_JWKS_URL=emulator["jwks_url"],
         CLERK_ISSUER=emulator["issuer"],
         TEST_PEM=public_pem,
         TEST_ISSUER=ISSUER,
         TEST_DOWN_JWKS_URL=f"http://127.0.0.1:{free_port()}/.well-known/jwks.json",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "fastapi_app:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=HERE,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{base}/openapi.json", timeout=1)
-            break
-        except httpx.TransportError:
-            assert proc.poll() is None, "uvicorn exited"
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    with uvicorn("fastapi_app:app", env) as base:
+        yield base
 
 
 @pytest.fixture

@@ -34,26 +34,21 @@ from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
 from . import Auth, ClerkAuthError, Verifier
+from ._responses import WS_POLICY_VIOLATION, Refusal, forbidden, refusal
 
 __all__ = ["ClerkAuth", "ClerkHTTPException"]
 
 #: ``Security(clerk, scopes=[...])``: a scope is ``<kind>:<value>`` with these kinds.
 SCOPE_KINDS = ("role", "permission", "feature", "plan", "reverification")
 
-_WS_POLICY_VIOLATION = 1008
-
 
 class ClerkHTTPException(HTTPException):
     """A refusal: ``detail`` is ``{"error", "reason", "message"}``. ``ClerkAuth.install(app)``
     answers it with that object as the whole body (without it FastAPI wraps it in ``detail``)."""
 
-    def __init__(
-        self, status_code: int, error: str, reason: str, message: str, headers: dict[str, str]
-    ) -> None:
+    def __init__(self, refused: Refusal) -> None:
         super().__init__(
-            status_code=status_code,
-            detail={"error": error, "reason": reason, "message": message},
-            headers=headers,
+            status_code=refused.status, detail=refused.body, headers=refused.headers
         )
 
 
@@ -100,29 +95,13 @@ class ClerkAuth(SecurityBase):
 
     def _refuse(self, conn: HTTPConnection, err: ClerkAuthError) -> Exception:
         if conn.scope.get("type") == "websocket":
-            return WebSocketException(code=_WS_POLICY_VIOLATION, reason=err.reason)
-        if err.status == 503:
-            return ClerkHTTPException(
-                503, "unavailable", err.reason, err.message, {"Retry-After": str(self.retry_after)}
-            )
-        return ClerkHTTPException(
-            401,
-            "unauthorized",
-            err.reason,
-            err.message,
-            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
+            return WebSocketException(code=WS_POLICY_VIOLATION, reason=err.reason)
+        return ClerkHTTPException(refusal(err, self.retry_after))
 
     def _forbid(self, conn: HTTPConnection, reason: str, message: str) -> Exception:
         if conn.scope.get("type") == "websocket":
-            return WebSocketException(code=_WS_POLICY_VIOLATION, reason=reason)
-        return ClerkHTTPException(
-            403,
-            "forbidden",
-            reason,
-            message,
-            {"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
-        )
+            return WebSocketException(code=WS_POLICY_VIOLATION, reason=reason)
+        return ClerkHTTPException(forbidden(reason, message))
 
     async def authenticate(self, conn: HTTPConnection) -> Optional[Auth]:
         """The request's session (``None`` when optional and no token), or raises."""
