@@ -6,7 +6,8 @@
 #   1. pytest against the installed extension: the native API, webhooks, the emulator and the
 #      pytest plugin, FastAPI / Starlette / plain ASGI apps under uvicorn called over HTTP,
 #      the key cache (rotation, outage, asyncio and trio), parity with clerk-auth;
-#   2. mypy --strict on the example apps and the package, against the installed stubs;
+#   2. the example apps' own tests (with the package's pytest plugin); mypy --strict on the
+#      example apps and the package, against the installed stubs; stubtest of the stubs;
 #   3. `pip install ./crates/clerk-python` into a fresh venv (maturin fetched by pip as the
 #      build backend), then an import of everything it installs.
 #
@@ -49,9 +50,10 @@ echo "== pytest"
 echo "== the example apps' tests, with the package's pytest plugin"
 (cd "$PACKAGE/examples" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider test_app.py)
 
-echo "== mypy --strict (the examples, and the package against its stubs)"
+echo "== mypy --strict (the examples, and the package against its stubs); stubtest (the stubs against the extension)"
 (cd "$PACKAGE/examples" && "$VENV/bin/python" -m mypy --strict --cache-dir=/dev/null ./*.py \
-  && "$VENV/bin/python" -m mypy --strict --cache-dir=/dev/null -p clerk_verifier)
+  && "$VENV/bin/python" -m mypy --strict --cache-dir=/dev/null -p clerk_verifier \
+  && "$VENV/bin/python" -m mypy.stubtest clerk_verifier._native)
 
 echo "== pip install into a fresh venv"
 FRESH="$WORK/fresh-venv"

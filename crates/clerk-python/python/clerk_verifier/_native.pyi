@@ -1,7 +1,19 @@
 from types import TracebackType
 from typing import Any, Iterable, Literal, Mapping, Optional, Union
 
-from typing_extensions import Self
+from typing_extensions import Self, disjoint_base, final
+
+__all__ = [
+    "Auth",
+    "ClerkAuthError",
+    "ClerkWebhookError",
+    "Emulator",
+    "MachineAuth",
+    "Pending",
+    "Verifier",
+    "Webhook",
+    "WebhookEvent",
+]
 
 _Headers = Union[Mapping[str, str], Iterable[tuple[str, str]]]
 _Accepts = Union[str, list[str], None]
@@ -11,6 +23,7 @@ class ClerkAuthError(Exception):
     status: int
     message: str
 
+@final
 class Auth:
     @property
     def user_id(self) -> str: ...
@@ -51,6 +64,7 @@ class Auth:
         reverification: Optional[str] = None,
     ) -> Optional[tuple[str, str]]: ...
 
+@final
 class MachineAuth:
     @property
     def token_type(self) -> str: ...
@@ -72,12 +86,14 @@ class MachineAuth:
     def claims(self) -> Optional[dict[str, Any]]: ...
     def has_scope(self, scope: str) -> bool: ...
 
+@final
 class Pending:
     def wait(self) -> Union[Auth, MachineAuth]: ...
 
+@disjoint_base
 class Verifier:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         env: bool = False,
         jwt_key: Optional[str] = None,
@@ -98,7 +114,7 @@ class Verifier:
         jwks_max_staleness_secs: Optional[int] = None,
         jwks_unknown_kid_interval_ms: Optional[int] = None,
         jwks_timeout_ms: Optional[int] = None,
-    ) -> None: ...
+    ) -> Self: ...
     @classmethod
     def from_env(cls) -> Self: ...
     def verify(self, token: str) -> Auth: ...
@@ -123,6 +139,7 @@ class ClerkWebhookError(Exception):
     status: int
     message: str
 
+@final
 class WebhookEvent:
     @property
     def type(self) -> str: ...
@@ -149,10 +166,11 @@ class WebhookEvent:
     @property
     def parse_error(self) -> Optional[str]: ...
 
+@final
 class Webhook:
-    def __init__(
-        self, secret: str, *, tolerance_secs: Optional[int] = None, max_body_bytes: Optional[int] = None
-    ) -> None: ...
+    def __new__(
+        cls, secret: str, *, tolerance_secs: Optional[int] = None, max_body_bytes: Optional[int] = None
+    ) -> Self: ...
     @classmethod
     def from_env(
         cls, *, tolerance_secs: Optional[int] = None, max_body_bytes: Optional[int] = None
@@ -161,10 +179,11 @@ class Webhook:
 
 _Fault = Optional[Literal["none", "status", "delay", "hang", "garbage", "empty-keys"]]
 
+@disjoint_base
 class Emulator:
-    def __init__(
-        self, *, port: int = 0, issuer: Optional[str] = None, secret_key: Optional[str] = None
-    ) -> None: ...
+    def __new__(
+        cls, *, port: int = 0, issuer: Optional[str] = None, secret_key: Optional[str] = None
+    ) -> Self: ...
     @property
     def base_url(self) -> str: ...
     @property
