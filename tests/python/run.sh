@@ -36,7 +36,7 @@ fi
 # A wheel, as `pip install` would build it, installed into the venv (not an editable install:
 # the tests import what a user would get).
 rm -rf "$WORK/wheels"
-"$VENV/bin/maturin" build -q -m "$PACKAGE/Cargo.toml" --out "$WORK/wheels"
+"$VENV/bin/maturin" build -q --release -m "$PACKAGE/Cargo.toml" --out "$WORK/wheels"
 "$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$WORK/wheels"/clerk_verifier-*.whl
 
 echo "== parity corpus (clerk-auth's verdicts)"
