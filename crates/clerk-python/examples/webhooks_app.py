@@ -6,22 +6,19 @@ The signing secret comes from CLERK_WEBHOOK_SIGNING_SECRET (whsec_..., from the 
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI
 
-from clerk_verifier import ClerkWebhookError, Webhook
+from clerk_verifier import WebhookEvent
+from clerk_verifier.fastapi import ClerkAuth, ClerkWebhook
 
-webhook = Webhook.from_env()
+clerk_webhook = ClerkWebhook()  # Webhook.from_env()
 app = FastAPI()
+ClerkAuth.install(app)  # {"error", "reason", "message"} bodies for refused deliveries
 users: dict[str, str] = {}  # user id -> first name, kept up to date by the events
 
 
 @app.post("/webhooks/clerk")
-async def clerk_webhook(request: Request) -> dict[str, str]:
-    try:
-        # The raw body, exactly as received: never re-serialized JSON.
-        event = webhook.verify(request.headers.items(), await request.body())
-    except ClerkWebhookError as err:
-        raise HTTPException(err.status, {"reason": err.reason, "message": err.message}) from None
+async def clerk_events(event: WebhookEvent = Depends(clerk_webhook)) -> dict[str, str]:
     if event.kind == "user" and event.object_id is not None:
         users[event.object_id] = str(event.data.get("first_name") or "")
     elif event.type == "user.deleted" and event.object_id is not None:

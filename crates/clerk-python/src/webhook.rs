@@ -46,6 +46,7 @@ fn config_error(err: clerk_webhooks::ConfigError) -> PyErr {
 #[pyclass(frozen, module = "clerk_verifier._native")]
 struct Webhook {
     inner: clerk_webhooks::Webhook,
+    max_body_bytes: usize,
 }
 
 impl Webhook {
@@ -58,10 +59,11 @@ impl Webhook {
         if let Some(secs) = tolerance_secs {
             inner = inner.with_tolerance(Duration::from_secs(secs));
         }
-        if let Some(limit) = max_body_bytes {
-            inner = inner.with_max_body_bytes(limit);
+        let max_body_bytes = max_body_bytes.unwrap_or(clerk_webhooks::DEFAULT_MAX_BODY_BYTES);
+        Webhook {
+            inner: inner.with_max_body_bytes(max_body_bytes),
+            max_body_bytes,
         }
-        Webhook { inner }
     }
 }
 
@@ -116,6 +118,12 @@ impl Webhook {
             Ok((event, data)) => Ok(WebhookEvent { event, data }),
             Err(err) => Err(webhook_error(py, &err)),
         }
+    }
+
+    /// The largest body accepted, in bytes: a server can stop reading a request past it.
+    #[getter]
+    fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
     }
 
     fn __repr__(&self) -> String {

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
-from ._native import ClerkAuthError
+from ._native import ClerkAuthError, ClerkWebhookError
 
-__all__ = ["Refusal", "forbidden", "refusal", "WS_POLICY_VIOLATION"]
+__all__ = ["Refusal", "forbidden", "refusal", "webhook_refusal", "WS_POLICY_VIOLATION"]
 
 #: The WebSocket close code of a refused connection.
 WS_POLICY_VIOLATION = 1008
@@ -60,3 +60,9 @@ def forbidden(reason: str, message: str) -> Refusal:
         {"error": "forbidden", "reason": reason, "message": message},
         {"WWW-Authenticate": _INSUFFICIENT_SCOPE},
     )
+
+
+def webhook_refusal(err: ClerkWebhookError) -> Refusal:
+    """A webhook delivery that does not verify: 400, or 413 for a body over the limit."""
+    error = "payload_too_large" if err.status == 413 else "bad_request"
+    return Refusal(err.status, {"error": error, "reason": err.reason, "message": err.message}, {})
