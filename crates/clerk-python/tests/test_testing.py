@@ -1,4 +1,4 @@
-"""The testing helper users get with the package: the emulator compiled in
+"""The testing support users get with the package: the emulator compiled in
 (`clerk_verifier.testing.Emulator`) and the pytest plugin's fixtures, used from a user's test
 suite run by pytest in a subprocess."""
 
