@@ -31,6 +31,10 @@ use pyo3::types::{PyDict, PyList, PyString, PyType};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+#[cfg(feature = "testing")]
+mod emulator;
+mod webhook;
+
 pyo3::create_exception!(
     _native,
     ClerkAuthError,
@@ -45,7 +49,7 @@ pyo3::create_exception!(
 /// context) the child has none of the parent's threads, so the parent's runtime would never
 /// run a task again. A child notices the new process id and starts its own runtime; the
 /// parent's copy is left alone (never dropped: its threads do not exist here to be joined).
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: Mutex<Option<(u32, &'static tokio::runtime::Runtime)>> = Mutex::new(None);
     let pid = std::process::id();
     let mut current = RUNTIME
@@ -122,7 +126,7 @@ fn config_error(err: clerk_auth::ConfigError) -> PyErr {
 /// A `headers` argument as a `HeaderMap`: a mapping (its `items()`, so Starlette's `Headers`
 /// keeps repeated headers) or an iterable of `(name, value)` pairs. Headers that are not
 /// valid HTTP are left out, as a server would have refused them.
-fn header_map(headers: &Bound<'_, PyAny>) -> PyResult<HeaderMap> {
+pub(crate) fn header_map(headers: &Bound<'_, PyAny>) -> PyResult<HeaderMap> {
     let pairs = if headers.hasattr("items")? {
         headers.call_method0("items")?
     } else {
@@ -141,7 +145,7 @@ fn header_map(headers: &Bound<'_, PyAny>) -> PyResult<HeaderMap> {
     Ok(map)
 }
 
-fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
@@ -166,7 +170,7 @@ fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>
     })
 }
 
-fn object_to_py<'py>(
+pub(crate) fn object_to_py<'py>(
     py: Python<'py>,
     map: &serde_json::Map<String, Value>,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -234,16 +238,33 @@ struct Options {
     background_refresh: Option<bool>,
     machine_secret_key: Option<String>,
     machine_id: Option<String>,
+    jwks_refresh_secs: Option<u64>,
+    jwks_max_staleness_secs: Option<u64>,
+    jwks_unknown_kid_interval_ms: Option<u64>,
+    jwks_timeout_ms: Option<u64>,
 }
 
 impl Options {
     fn build(&self) -> Result<clerk_auth::Verifier, clerk_auth::ConfigError> {
         let o = self.clone();
-        // `env=True`: the `CLERK_*` variables first, then the options given here.
-        let mut builder = match &o.env {
-            Some(vars) => clerk_auth::VerifierBuilder::from_vars(|name| vars.get(name).cloned())?,
-            None => clerk_auth::Verifier::builder(),
-        };
+        // `env=True`: the `CLERK_*` variables first, then the options given here. The key
+        // cache's options are given to `from_vars` as the variables they stand for, so that
+        // they are read (and checked) by clerk-auth alone, and override the environment's.
+        let mut vars = o.env.clone().unwrap_or_default();
+        for (name, value) in [
+            ("CLERK_JWKS_REFRESH_SECS", o.jwks_refresh_secs),
+            ("CLERK_JWKS_MAX_STALENESS_SECS", o.jwks_max_staleness_secs),
+            (
+                "CLERK_JWKS_UNKNOWN_KID_INTERVAL_MS",
+                o.jwks_unknown_kid_interval_ms,
+            ),
+            ("CLERK_JWKS_TIMEOUT_MS", o.jwks_timeout_ms),
+        ] {
+            if let Some(value) = value {
+                vars.insert(name.to_owned(), value.to_string());
+            }
+        }
+        let mut builder = clerk_auth::VerifierBuilder::from_vars(|name| vars.get(name).cloned())?;
         if let Some(v) = o.jwt_key {
             builder = builder.jwt_key(v);
         }
@@ -373,6 +394,10 @@ impl Verifier {
         background_refresh = None,
         machine_secret_key = None,
         machine_id = None,
+        jwks_refresh_secs = None,
+        jwks_max_staleness_secs = None,
+        jwks_unknown_kid_interval_ms = None,
+        jwks_timeout_ms = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -391,6 +416,10 @@ impl Verifier {
         background_refresh: Option<bool>,
         machine_secret_key: Option<String>,
         machine_id: Option<String>,
+        jwks_refresh_secs: Option<u64>,
+        jwks_max_staleness_secs: Option<u64>,
+        jwks_unknown_kid_interval_ms: Option<u64>,
+        jwks_timeout_ms: Option<u64>,
     ) -> PyResult<Verifier> {
         let options = Options {
             // A snapshot: a verifier rebuilt after fork() has the configuration it had.
@@ -413,6 +442,10 @@ impl Verifier {
             background_refresh,
             machine_secret_key,
             machine_id,
+            jwks_refresh_secs,
+            jwks_max_staleness_secs,
+            jwks_unknown_kid_interval_ms,
+            jwks_timeout_ms,
         };
         let inner = options.build().map_err(config_error)?;
         Ok(Verifier {
@@ -846,5 +879,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Machine>()?;
     m.add_class::<Pending>()?;
     m.add("ClerkAuthError", m.py().get_type::<ClerkAuthError>())?;
+    webhook::register(m)?;
+    #[cfg(feature = "testing")]
+    emulator::register(m)?;
     Ok(())
 }

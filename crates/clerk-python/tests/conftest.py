@@ -1,21 +1,36 @@
-"""Fixtures: the workspace's emulator (a local Clerk: JWKS, issuer, a sample session token)
-and an RSA key of our own to mint tokens with PyJWT (expired, forged, with org claims)."""
+"""Fixtures: the workspace's emulator (a local Clerk: JWKS, issuer, a sample session token),
+its command line (`emulator`) and compiled into the package (`fresh_clerk`, and the package's
+own pytest plugin: `clerk_emulator`, `clerk_env`, `clerk_token`); an RSA key of our own to
+mint tokens with PyJWT (expired, forged, with org claims); uvicorn on a loopback port."""
 
 from __future__ import annotations
 
 import os
 import socket
 import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
+
+import httpx
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from clerk_verifier.testing import Emulator
+
 ROOT = Path(__file__).resolve().parents[3]
+HERE = Path(__file__).resolve().parent
+
+pytest_plugins = ["pytester"]
+
+#: Variables that would make `Verifier.from_env()` verify another instance than the one a
+#: test configures.
+FOREIGN_VARS = ("CLERK_JWT_KEY", "CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY", "CLERK_API_URL")
 
 
 def free_port() -> int:
@@ -100,3 +115,38 @@ def mint(rsa_key: rsa.RSAPrivateKey) -> Callable[..., str]:
 def closed_port_url() -> str:
     """A JWKS URL on a loopback port nothing listens on."""
     return f"http://127.0.0.1:{free_port()}/.well-known/jwks.json"
+
+
+@pytest.fixture
+def fresh_clerk() -> Iterator[Emulator]:
+    """An emulator of the test's own, for tests that rotate its keys or make it fail."""
+    with Emulator() as emulator:
+        yield emulator
+
+
+@contextmanager
+def uvicorn(app: str, env: Mapping[str, str]) -> Iterator[str]:
+    """Runs `uvicorn app` (a module of this directory) on a loopback port with these extra
+    variables; yields its base URL once it answers."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if k not in FOREIGN_VARS}
+    full_env.update(env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=HERE,
+        env=full_env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, "uvicorn exited"
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,6 +1,6 @@
 """The FastAPI app the HTTP tests run under uvicorn. Configured by environment variables:
 CLERK_JWKS_URL / CLERK_ISSUER (the emulator), TEST_PEM (our own public key, for minted
-tokens) and TEST_DOWN_JWKS_URL (a closed port: no key can be had)."""
+tokens), TEST_DOWN_JWKS_URL (a closed port: no key can be had) and TEST_WEBHOOK_SECRET."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Optional
 
 from fastapi import Depends, FastAPI, Request, Security
 
-from clerk_verifier import Auth, Verifier
-from clerk_verifier.fastapi import ClerkAuth
+from clerk_verifier import Auth, Verifier, Webhook, WebhookEvent
+from clerk_verifier.fastapi import ClerkAuth, ClerkWebhook
 
 clerk = ClerkAuth()  # Verifier.from_env()
 pem = ClerkAuth(Verifier(jwt_key=os.environ["TEST_PEM"], issuer=os.environ["TEST_ISSUER"]))
@@ -18,6 +18,8 @@ down = ClerkAuth(
     Verifier(jwks_url=os.environ["TEST_DOWN_JWKS_URL"], issuer=os.environ["TEST_ISSUER"]),
     retry_after=7,
 )
+
+webhook = ClerkWebhook(Webhook(os.environ["TEST_WEBHOOK_SECRET"], max_body_bytes=64 * 1024))
 
 app = FastAPI()
 ClerkAuth.install(app)
@@ -63,3 +65,8 @@ async def pem_invoices(
 @app.get("/down/me")
 async def down_me(auth: Auth = Depends(down)) -> dict[str, object]:
     return {"user_id": auth.user_id}
+
+
+@app.post("/webhooks/clerk")
+async def clerk_webhook(event: WebhookEvent = Depends(webhook)) -> dict[str, object]:
+    return {"type": event.type, "kind": event.kind, "object_id": event.object_id}

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -13,7 +10,9 @@ import httpx
 from fastapi import Depends, WebSocket
 import pytest
 
-from conftest import ISSUER, free_port
+from conftest import ISSUER, free_port, uvicorn
+from test_webhooks import SECRET as WEBHOOK_SECRET
+from test_webhooks import delivery
 
 HERE = Path(__file__).resolve().parent
 INVALID = 'Bearer error="invalid_token"'
@@ -21,34 +20,16 @@ INVALID = 'Bearer error="invalid_token"'
 
 @pytest.fixture(scope="module")
 def server(emulator: dict[str, str], public_pem: str) -> Iterator[str]:
-    port = free_port()
-    env = dict(os.environ)
-    for name in ("CLERK_JWT_KEY", "CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY"):
-        env.pop(name, None)
-    env.update(
+    env = dict(
         CLERK_JWKS_URL=emulator["jwks_url"],
         CLERK_ISSUER=emulator["issuer"],
         TEST_PEM=public_pem,
         TEST_ISSUER=ISSUER,
         TEST_DOWN_JWKS_URL=f"http://127.0.0.1:{free_port()}/.well-known/jwks.json",
+        TEST_WEBHOOK_SECRET=WEBHOOK_SECRET,
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "fastapi_app:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=HERE,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{base}/openapi.json", timeout=1)
-            break
-        except httpx.TransportError:
-            assert proc.poll() is None, "uvicorn exited"
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    with uvicorn("fastapi_app:app", env) as base:
+        yield base
 
 
 @pytest.fixture
@@ -218,3 +199,26 @@ def test_websocket(emulator: dict[str, str]) -> None:
             with c.websocket_connect("/ws") as s:
                 s.receive_json()
         assert closed.value.code == 1008
+
+
+def test_webhook_dependency(client: httpx.Client) -> None:
+    """`Depends(ClerkWebhook(...))` over HTTP: the event, or 400 / 413 with Clerk's reason."""
+    headers, body = delivery()
+    r = client.post("/webhooks/clerk", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"type": "user.created", "kind": "user", "object_id": "user_29w83sxmDNGwOuEthce5gg56FcC"}
+
+    r = client.post("/webhooks/clerk", content=body.replace(b"Ada", b"Eve"), headers=headers)
+    assert r.status_code == 400
+    assert r.json() == {
+        "error": "bad_request",
+        "reason": "signature-mismatch",
+        "message": "no matching signature found",
+    }
+    r = client.post("/webhooks/clerk", content=body, headers={"content-type": "application/json"})
+    assert (r.status_code, r.json()["reason"]) == (400, "missing-headers")
+    # Over the 64 KiB limit: refused by its size, without reading the rest of it.
+    big_headers, big = delivery({"type": "user.created", "data": {"id": "u", "pad": "x" * 200_000}})
+    r = client.post("/webhooks/clerk", content=big, headers=big_headers)
+    assert r.status_code == 413
+    assert r.json()["error"] == "payload_too_large" and r.json()["reason"] == "body-too-large"

@@ -1,4 +1,5 @@
-"""The native API against the emulator (JWKS) and against tokens minted with our own key."""
+"""The native API against the emulator (JWKS) and against tokens minted with our own key.
+The event loop during key fetches: test_key_cache.py."""
 
 from __future__ import annotations
 
@@ -140,37 +141,6 @@ def test_secret_key_backend_jwks(emulator: dict[str, str]) -> None:
         secret_key=emulator["secret_key"], api_url=emulator["api_url"], issuer=emulator["issuer"]
     )
     assert v.verify(emulator["token"]).user_id.startswith("user_")
-
-
-def test_key_fetch_does_not_block_the_event_loop(emulator: dict[str, str]) -> None:
-    """The first verification needs the JWKS: start_verify gives a Pending instead of
-    waiting, verify_async awaits it from a thread, and a later one is a synchronous hit."""
-    v = Verifier(jwks_url=emulator["jwks_url"], issuer=emulator["issuer"], background_refresh=False)
-    first = v.start_verify(emulator["token"])
-    assert isinstance(first, Pending)
-    assert first.wait().user_id.startswith("user_")
-    with pytest.raises(RuntimeError):
-        first.wait()
-    assert isinstance(v.start_verify(emulator["token"]), Auth)
-
-    async def main() -> tuple[Auth, int]:
-        fresh = Verifier(jwks_url=emulator["jwks_url"], issuer=emulator["issuer"])
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0)
-
-        task = asyncio.create_task(ticker())
-        auth = await fresh.verify_async(emulator["token"])
-        task.cancel()
-        return auth, ticks
-
-    auth, ticks = asyncio.run(main())
-    assert auth.user_id.startswith("user_")
-    assert ticks > 0
 
 
 def test_async_request_and_outage(closed_port_url: str, emulator: dict[str, str]) -> None:

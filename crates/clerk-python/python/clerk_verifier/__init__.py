@@ -6,16 +6,37 @@
 fetch (rare) waits with the GIL released. In ``async def`` code use ``verify_async`` /
 ``verify_request_async``: they never block the event loop (a key fetch is awaited from a
 worker thread).
+
+``verify_webhook(headers, body)`` (or ``Webhook(secret).verify``) checks a Clerk webhook
+delivery's Svix signature with ``clerk-webhooks`` and returns a ``WebhookEvent``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Iterable, Mapping, Optional, Union, cast
 
 from . import _native
-from ._native import Auth, ClerkAuthError, MachineAuth, Pending
+from ._native import (
+    Auth,
+    ClerkAuthError,
+    ClerkWebhookError,
+    MachineAuth,
+    Pending,
+    Webhook,
+    WebhookEvent,
+)
 
-__all__ = ["Auth", "ClerkAuthError", "MachineAuth", "Pending", "Verifier"]
+__all__ = [
+    "Auth",
+    "ClerkAuthError",
+    "ClerkWebhookError",
+    "MachineAuth",
+    "Pending",
+    "Verifier",
+    "Webhook",
+    "WebhookEvent",
+    "verify_webhook",
+]
 
 Headers = Union[Mapping[str, str], Iterable["tuple[str, str]"]]
 
@@ -38,17 +59,19 @@ class Verifier(_native.Verifier):
 
     async def verify_async(self, token: str) -> Auth:
         """``verify`` that never blocks the event loop (asyncio or trio)."""
-        return await _finish(self.start_verify(token))
+        return cast(Auth, await _finish(self.start_verify(token)))
 
     async def verify_request_async(self, headers: Headers) -> Auth:
         """``verify_request`` that never blocks the event loop."""
-        return await _finish(self.start_verify_request(headers))
+        return cast(Auth, await _finish(self.start_verify_request(headers)))
 
     async def authenticate_async(
         self, token: str, accepts_token: Union[str, list[str], None] = None
     ) -> Union[Auth, MachineAuth]:
         """``authenticate`` that never blocks the event loop."""
-        return await _finish(self.start_authenticate(token, accepts_token))
+        return cast(
+            Union[Auth, MachineAuth], await _finish(self.start_authenticate(token, accepts_token))
+        )
 
     async def prefetch_async(self) -> None:
         """``prefetch`` from a worker thread (for a lifespan handler)."""
@@ -60,3 +83,13 @@ class Verifier(_native.Verifier):
             await asyncio.to_thread(self.prefetch)
             return
         await anyio.to_thread.run_sync(self.prefetch)
+
+
+def verify_webhook(headers: Headers, body: bytes, *, secret: Optional[str] = None) -> WebhookEvent:
+    """Verifies a Clerk webhook delivery: its headers and its raw body, exactly as received
+    (``await request.body()``, before any JSON parsing). ``secret`` defaults to
+    ``CLERK_WEBHOOK_SIGNING_SECRET``. Raises ``ClerkWebhookError`` (``.reason``, ``.status``:
+    400, or 413 for a body over 1 MiB) for a delivery that does not verify, ``ValueError`` for
+    a missing or malformed secret. Build a ``Webhook`` once to verify many deliveries."""
+    webhook = Webhook(secret) if secret is not None else Webhook.from_env()
+    return webhook.verify(headers, body)

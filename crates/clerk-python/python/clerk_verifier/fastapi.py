@@ -17,6 +17,9 @@
 * ``Depends(clerk.optional)``: ``None`` without a token; a bad token is still 401.
 * ``Depends(clerk.require(role="org:admin"))`` or
   ``Security(clerk, scopes=["permission:org:invoices:read"])``: 403 when unmet.
+* ``event: WebhookEvent = Depends(ClerkWebhook())``: a verified Clerk webhook delivery
+  (``CLERK_WEBHOOK_SIGNING_SECRET``), read as raw bytes and no further than the body limit;
+  400 (413 past the limit) with ``{"error", "reason", "message"}`` otherwise.
 * ``/docs`` shows an HTTP bearer scheme (FastAPI finds it because ``ClerkAuth`` is a
   ``SecurityBase``); ``request.state.auth`` is set; ``app.dependency_overrides[clerk]`` works.
 """
@@ -31,29 +34,24 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.responses import JSONResponse
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 
-from . import Auth, ClerkAuthError, Verifier
+from . import Auth, ClerkAuthError, ClerkWebhookError, Verifier, Webhook, WebhookEvent
+from ._responses import WS_POLICY_VIOLATION, Refusal, forbidden, refusal, webhook_refusal
 
-__all__ = ["ClerkAuth", "ClerkHTTPException"]
+__all__ = ["ClerkAuth", "ClerkHTTPException", "ClerkWebhook"]
 
 #: ``Security(clerk, scopes=[...])``: a scope is ``<kind>:<value>`` with these kinds.
 SCOPE_KINDS = ("role", "permission", "feature", "plan", "reverification")
-
-_WS_POLICY_VIOLATION = 1008
 
 
 class ClerkHTTPException(HTTPException):
     """A refusal: ``detail`` is ``{"error", "reason", "message"}``. ``ClerkAuth.install(app)``
     answers it with that object as the whole body (without it FastAPI wraps it in ``detail``)."""
 
-    def __init__(
-        self, status_code: int, error: str, reason: str, message: str, headers: dict[str, str]
-    ) -> None:
+    def __init__(self, refused: Refusal) -> None:
         super().__init__(
-            status_code=status_code,
-            detail={"error": error, "reason": reason, "message": message},
-            headers=headers,
+            status_code=refused.status, detail=refused.body, headers=refused.headers
         )
 
 
@@ -100,29 +98,13 @@ class ClerkAuth(SecurityBase):
 
     def _refuse(self, conn: HTTPConnection, err: ClerkAuthError) -> Exception:
         if conn.scope.get("type") == "websocket":
-            return WebSocketException(code=_WS_POLICY_VIOLATION, reason=err.reason)
-        if err.status == 503:
-            return ClerkHTTPException(
-                503, "unavailable", err.reason, err.message, {"Retry-After": str(self.retry_after)}
-            )
-        return ClerkHTTPException(
-            401,
-            "unauthorized",
-            err.reason,
-            err.message,
-            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
+            return WebSocketException(code=WS_POLICY_VIOLATION, reason=err.reason)
+        return ClerkHTTPException(refusal(err, self.retry_after))
 
     def _forbid(self, conn: HTTPConnection, reason: str, message: str) -> Exception:
         if conn.scope.get("type") == "websocket":
-            return WebSocketException(code=_WS_POLICY_VIOLATION, reason=reason)
-        return ClerkHTTPException(
-            403,
-            "forbidden",
-            reason,
-            message,
-            {"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
-        )
+            return WebSocketException(code=WS_POLICY_VIOLATION, reason=reason)
+        return ClerkHTTPException(forbidden(reason, message))
 
     async def authenticate(self, conn: HTTPConnection) -> Optional[Auth]:
         """The request's session (``None`` when optional and no token), or raises."""
@@ -183,3 +165,29 @@ class ClerkAuth(SecurityBase):
             return auth
 
         return dependency
+
+
+class ClerkWebhook:
+    """A dependency giving the verified ``WebhookEvent`` of a Clerk webhook delivery.
+    ``webhook`` defaults to ``Webhook.from_env()`` (``CLERK_WEBHOOK_SIGNING_SECRET``).
+
+    The body is read as sent, and reading stops past ``webhook.max_body_bytes``: a larger
+    body is refused with 413 without being read whole. A delivery that does not verify gets
+    400 (with ``ClerkAuth.install(app)``, the body is ``{"error", "reason", "message"}``)."""
+
+    def __init__(self, webhook: Optional[Webhook] = None) -> None:
+        self.webhook = webhook if webhook is not None else Webhook.from_env()
+
+    async def __call__(self, request: Request) -> WebhookEvent:
+        limit = self.webhook.max_body_bytes
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            chunks.append(chunk)
+            if size > limit:
+                break  # clerk-webhooks refuses it by its length: no need for the rest
+        try:
+            return self.webhook.verify(request.headers.items(), b"".join(chunks))
+        except ClerkWebhookError as err:
+            raise ClerkHTTPException(webhook_refusal(err)) from None
