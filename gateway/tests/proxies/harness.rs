@@ -24,8 +24,8 @@ use crate::upstream::Upstream;
 /// The host every test request names (the signed identity's `aud`).
 pub const HOST: &str = "api.example.com";
 
-/// The gateway's rules in every test: public paths, a permission rule on `/admin/**`, and
-/// any credential elsewhere.
+/// The gateway's rules in every test: public paths, a permission rule on `/admin/**` and
+/// another on writes to `/archive/**`, and any credential elsewhere.
 const RULES: &str = r#"
 [[rule]]
 name = "public"
@@ -35,6 +35,12 @@ public = true
 [[rule]]
 name = "admin"
 paths = ["/admin", "/admin/**"]
+permissions = ["org:notes:delete"]
+
+[[rule]]
+name = "archive writes"
+paths = ["/archive/**"]
+methods = ["POST", "PUT", "PATCH", "DELETE"]
 permissions = ["org:notes:delete"]
 
 [default]

@@ -201,6 +201,17 @@ async fn valid_credentials(kind: Kind) {
             );
         }
     }
+    // The root path and a query string reach the gateway and the upstream as sent.
+    for path_and_query in ["/", "/notes/search?q=a%20b&page=2"] {
+        let reply = stack
+            .send(stack.get(path_and_query).bearer_auth(&p.api_key))
+            .await;
+        assert_eq!(reply.status, 200, "{path_and_query}: {reply:?}");
+        let path = path_and_query.split('?').next().unwrap();
+        let seen = stack.upstream.only(path);
+        assert_eq!(seen.uri.to_string(), path_and_query);
+        assert_eq!(seen.header("x-clerk-token-type"), "api_key");
+    }
 }
 
 async fn refused_credentials(kind: Kind) {
@@ -223,6 +234,13 @@ async fn refused_credentials(kind: Kind) {
         .sign();
     let cases = [
         ("/notes/missing", None, 401, "session-token-missing"),
+        // A client's query string is never taken for the auth URL's policy.
+        (
+            "/notes/optional?optional=true&accepts=any",
+            None,
+            401,
+            "session-token-missing",
+        ),
         (
             "/notes/expired",
             Some(expired.as_str()),
@@ -251,6 +269,7 @@ async fn refused_credentials(kind: Kind) {
         }
         let reply = stack.send(request).await;
         assert_refused(&reply, path, status, reason);
+        let path = path.split('?').next().unwrap();
         assert!(
             stack.upstream.seen(path).is_empty(),
             "{path} reached the upstream"
@@ -262,6 +281,21 @@ async fn refused_credentials(kind: Kind) {
         assert_eq!(reply.status, 200, "{path}: {reply:?}");
         assert!(reply.answered_by_upstream(), "{path}: {reply:?}");
     }
+    // The archive rule is on writes only: the proxy tells the gateway the original method.
+    let reply = stack
+        .send(stack.get("/archive/read").bearer_auth(&p.bob_token))
+        .await;
+    assert_eq!(reply.status, 200, "a GET of the archive: {reply:?}");
+    let reply = stack
+        .send(
+            stack
+                .post("/archive/write")
+                .bearer_auth(&p.bob_token)
+                .body("x"),
+        )
+        .await;
+    assert_refused(&reply, "a POST to the archive", 403, "missing-permission");
+    assert!(stack.upstream.seen("/archive/write").is_empty());
     // Revoked: Bob's token passes (and is cached), then the session.revoked webhook reaches
     // the gateway, and the same token is refused at once.
     let reply = stack
