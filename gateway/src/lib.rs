@@ -99,7 +99,8 @@ pub enum Decision {
     Refuse(AuthError),
     /// The proxy or the policy is misconfigured: refused, 500 (403 through nginx).
     Misconfigured {
-        /// `invalid-policy`, `invalid-original-request` or `original-request-unknown`.
+        /// `invalid-policy`, `invalid-original-request`, `original-request-unknown` or
+        /// `client-query-in-auth-url`.
         reason: &'static str,
         /// What is wrong, for the operator.
         message: String,
