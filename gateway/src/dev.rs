@@ -133,7 +133,7 @@ impl DevClerk {
             session = self.session_token,
             api_key = self.api_key,
             m2m = self.m2m_token,
-            nginx = nginx_snippet(&base, "127.0.0.1:9000"),
+            nginx = nginx_snippet(base.trim_start_matches("http://"), "127.0.0.1:9000"),
         )
     }
 
@@ -143,10 +143,24 @@ impl DevClerk {
     }
 }
 
-/// The nginx configuration of the README for a gateway at `gateway` (`http://host:port`)
-/// and an upstream at `upstream` (`host:port`).
+/// The shipped nginx configuration (`deploy/nginx.conf`) for a gateway at `gateway` and an
+/// upstream at `upstream` (both `host:port`).
 pub fn nginx_snippet(gateway: &str, upstream: &str) -> String {
     include_str!("../deploy/nginx.conf")
-        .replace("http://127.0.0.1:8090", gateway)
+        .replace("127.0.0.1:8090", gateway)
         .replace("127.0.0.1:9000", upstream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nginx_snippet_names_the_gateway_and_the_upstream_it_is_given() {
+        let snippet = nginx_snippet("127.0.0.1:41234", "app.internal:8000");
+        assert!(snippet.contains("server 127.0.0.1:41234;"), "{snippet}");
+        assert!(snippet.contains("server app.internal:8000;"), "{snippet}");
+        assert!(!snippet.contains(":8090"), "{snippet}");
+        assert!(!snippet.contains(":9000"), "{snippet}");
+    }
 }

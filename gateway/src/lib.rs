@@ -99,7 +99,8 @@ pub enum Decision {
     Refuse(AuthError),
     /// The proxy or the policy is misconfigured: refused, 500 (403 through nginx).
     Misconfigured {
-        /// `invalid-policy`, `invalid-original-request` or `original-request-unknown`.
+        /// `invalid-policy`, `invalid-original-request`, `original-request-unknown` or
+        /// `client-query-in-auth-url`.
         reason: &'static str,
         /// What is wrong, for the operator.
         message: String,
@@ -184,6 +185,25 @@ impl Gate {
             Family::ExtAuthz => None,
             _ => uri.query(),
         };
+        // A proxy that appends the client's query string to the auth URL (Caddy's
+        // `forward_auth` with a `uri` that has no `?`) would let the client choose its own
+        // policy (`?optional=true`): refused as a misconfiguration.
+        if let Some(query) = query.filter(|query| !query.is_empty()) {
+            if original::original_query(family, headers) == Some(query) {
+                return (
+                    Decision::Misconfigured {
+                        reason: "client-query-in-auth-url",
+                        message: "The auth URL's query string is the original request's: the \
+                                  proxy appends the client's query to the auth URL, so a \
+                                  client could choose its own policy. Give the auth URL an \
+                                  explicit query (with Caddy: `uri /forward-auth?`, the \
+                                  policy after the `?`)."
+                            .to_owned(),
+                    },
+                    None,
+                );
+            }
+        }
         let query_policy = match Policy::from_query(query.unwrap_or("")) {
             Ok(policy) => policy,
             Err(err) => {
@@ -426,6 +446,8 @@ pub fn app(gate: Arc<Gate>) -> Router {
         .route("/forward-auth", any(forward_auth))
         .route("/auth-request", any(auth_request))
         .route(original::EXT_AUTHZ_PREFIX, any(ext_authz))
+        // The original path `/` (a catch-all does not match an empty rest).
+        .route("/ext-authz/", any(ext_authz))
         .route("/ext-authz/{*path}", any(ext_authz))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -780,4 +802,86 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     tracing::info!("shutting down: finishing in-flight requests");
     gateway.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clerk_emulator::SigningKey;
+
+    fn gate() -> Arc<Gate> {
+        let verifier = Verifier::builder()
+            .jwt_key(SigningKey::test_key().public_key_pem())
+            .build()
+            .unwrap();
+        Arc::new(Gate::new(verifier))
+    }
+
+    async fn serve(gate: Arc<Gate>) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app(gate)).await.unwrap() });
+        addr
+    }
+
+    #[tokio::test]
+    async fn ext_authz_decides_for_every_original_path_the_root_included() {
+        let addr = serve(gate()).await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        for path in [
+            "/ext-authz",
+            "/ext-authz/",
+            "/ext-authz/notes",
+            "/ext-authz/?q=1",
+        ] {
+            let response = client
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401, "{path}");
+            assert_eq!(
+                response.headers()[AUTH_REASON_HEADER],
+                "session-token-missing",
+                "{path}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_query_appended_to_the_auth_url_is_refused_not_taken_for_a_policy() {
+        let gate = gate();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-method", HeaderValue::from_static("GET"));
+        headers.insert(
+            "x-forwarded-uri",
+            HeaderValue::from_static("/notes?optional=true"),
+        );
+        let uri: Uri = "/forward-auth?optional=true".parse().unwrap();
+        for family in [Family::ForwardAuth, Family::AuthRequest] {
+            let (decision, _) = gate.decide(family, &Method::GET, &uri, &headers).await;
+            assert_eq!(
+                decision.label(),
+                ("misconfigured", "client-query-in-auth-url"),
+                "{family:?}"
+            );
+        }
+        // The operator's own policy, and a client query that differs from it, decide as usual.
+        let uri: Uri = "/forward-auth?optional=true&accepts=session_token"
+            .parse()
+            .unwrap();
+        let (decision, _) = gate
+            .decide(Family::ForwardAuth, &Method::GET, &uri, &headers)
+            .await;
+        assert_eq!(decision.label(), ("anonymous", ""));
+        let (decision, _) = gate
+            .decide(
+                Family::ForwardAuth,
+                &Method::GET,
+                &"/forward-auth".parse().unwrap(),
+                &headers,
+            )
+            .await;
+        assert_eq!(decision.label(), ("unauthorized", "session-token-missing"));
+    }
 }

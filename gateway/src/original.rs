@@ -132,6 +132,31 @@ impl Original {
     }
 }
 
+/// The query string of the original request, as a forward-auth proxy forwarded it
+/// (`X-Forwarded-Uri`, `X-Original-URI` or `X-Original-URL`, in the order the family reads
+/// them); `None` without one. Envoy's family has none apart from the gateway's own request
+/// line.
+pub fn original_query(family: Family, headers: &HeaderMap) -> Option<&str> {
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let uri = match family {
+        Family::ForwardAuth => value("x-forwarded-uri")
+            .or_else(|| value("x-original-uri"))
+            .or_else(|| value("x-original-url")),
+        Family::AuthRequest => value("x-original-uri")
+            .or_else(|| value("x-original-url"))
+            .or_else(|| value("x-forwarded-uri")),
+        Family::ExtAuthz => None,
+    }?;
+    let query = uri.split_once('?')?.1;
+    Some(query.split('#').next().unwrap_or_default())
+}
+
 fn bad(header: &'static str, problem: &'static str) -> OriginalError {
     OriginalError { header, problem }
 }
@@ -330,6 +355,34 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_original_query_is_read_from_the_header_the_family_reads() {
+        let caddy = headers(&[("x-forwarded-uri", "/notes?optional=true&x=1")]);
+        assert_eq!(
+            original_query(Family::ForwardAuth, &caddy),
+            Some("optional=true&x=1")
+        );
+        let nginx = headers(&[
+            ("x-original-uri", "/a?from=uri"),
+            ("x-forwarded-uri", "/a?from=forwarded"),
+        ]);
+        assert_eq!(
+            original_query(Family::AuthRequest, &nginx),
+            Some("from=uri")
+        );
+        assert_eq!(
+            original_query(Family::ForwardAuth, &nginx),
+            Some("from=forwarded")
+        );
+        let url = headers(&[("x-original-url", "https://api.example.com/a?b=c#frag")]);
+        assert_eq!(original_query(Family::AuthRequest, &url), Some("b=c"));
+        assert_eq!(
+            original_query(Family::ForwardAuth, &headers(&[("x-forwarded-uri", "/a")])),
+            None
+        );
+        assert_eq!(original_query(Family::ExtAuthz, &caddy), None);
     }
 
     #[test]
