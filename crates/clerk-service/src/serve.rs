@@ -60,7 +60,7 @@ pub struct Limits {
 /// burst of clients connects faster than one loop turn accepts them: the kernel then drops
 /// their SYNs, and each such client waits a second to retry (measured: 3,000 connections opened
 /// one after another took 20 s with 128, a fraction of a second with 4096).
-const LISTEN_BACKLOG: u32 = 4096;
+pub const LISTEN_BACKLOG: u32 = 4096;
 
 /// A listener on `addr` with a [`LISTEN_BACKLOG`] of 4096 and `SO_REUSEADDR` (a restarted
 /// server binds again while the old connections are in `TIME_WAIT`).
