@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use clerk_auth::{JwksOptions, Verifier};
@@ -619,4 +620,57 @@ async fn a_call_with_another_content_type_is_judged_all_the_same() {
     assert_eq!(response.status(), 401);
     let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).expect("JSON");
     assert_eq!(body["reason"], "session-token-missing");
+}
+
+#[tokio::test]
+async fn a_method_without_the_layer_gets_internal_not_a_caller() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tokio::spawn(
+        Server::builder()
+            .add_service(Probe)
+            .serve_with_incoming(incoming),
+    );
+    assert_eq!(
+        refusal(call(&base, "Who", Some("anything"), "").await),
+        (Code::Internal, "clerk-layer-missing".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_custom_rest_rejection_is_not_used_for_grpc_calls() {
+    let (emulator, _) = emulator().await;
+    let custom = ClerkLayer::new(verifier(&emulator))
+        .rejection(|error| (error.status(), "custom refusal").into_response());
+    let app = Router::new()
+        .route("/v1/me", get(me).post(me))
+        .layer(custom);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let rest = reqwest::get(format!("{base}/v1/me"))
+        .await
+        .expect("request");
+    assert_eq!(rest.status(), 401);
+    assert_eq!(rest.text().await.unwrap(), "custom refusal");
+    let channel = Channel::from_shared(base).unwrap().connect().await.unwrap();
+    let mut client = tonic::client::Grpc::new(channel);
+    client.ready().await.unwrap();
+    let result = client
+        .unary(
+            tonic::Request::new(String::new()),
+            PathAndQuery::from_static("/v1/me"),
+            ProstCodec::<String, String>::default(),
+        )
+        .await
+        .map(tonic::Response::into_inner);
+    assert_eq!(
+        refusal(result),
+        (Code::Unauthenticated, "session-token-missing".to_owned())
+    );
 }
