@@ -110,6 +110,14 @@ impl<A: AcceptedTokens> Deref for ClerkCaller<A> {
 }
 
 impl<A: AcceptedTokens> ClerkCaller<A> {
+    pub(crate) fn new(caller: Caller, context: Context) -> Self {
+        ClerkCaller {
+            caller,
+            context,
+            marker: PhantomData,
+        }
+    }
+
     /// Who the call acts for: the session's user, or the machine credential's subject
     /// (a user, an organization or a machine).
     pub fn subject(&self) -> &str {
@@ -157,12 +165,17 @@ impl<A: AcceptedTokens> ClerkCaller<A> {
 pub fn unmet_check(caller: &Caller, check: &Check) -> Option<Forbidden> {
     match caller {
         Caller::Session(claims) => check.first_unmet(claims).map(Forbidden::from),
-        Caller::Machine(_) => Some(Forbidden::new(
-            "session-required",
-            "This needs a signed-in user's session (roles and permissions): machine \
-             credentials have none.",
-        )),
+        Caller::Machine(_) => Some(session_required()),
     }
+}
+
+/// The 403 of a machine credential where a session is needed.
+pub(crate) fn session_required() -> Forbidden {
+    Forbidden::new(
+        "session-required",
+        "This needs a signed-in user's session (roles and permissions): machine credentials \
+         have none.",
+    )
 }
 
 /// The refusal of `caller` for `scope`, if it does not hold it: `missing-scope` for a machine
@@ -178,9 +191,9 @@ pub fn unmet_scope(caller: &Caller, scope: &str) -> Option<Forbidden> {
 /// The caller verified for this request with `accepts`, kept so that several extractors
 /// verify once.
 #[derive(Clone)]
-struct Verified {
-    accepts: Accepts,
-    caller: Caller,
+pub(crate) struct Verified {
+    pub(crate) accepts: Accepts,
+    pub(crate) caller: Caller,
 }
 
 impl<S: Send + Sync, A: AcceptedTokens> FromRequestParts<S> for ClerkCaller<A> {
@@ -188,7 +201,7 @@ impl<S: Send + Sync, A: AcceptedTokens> FromRequestParts<S> for ClerkCaller<A> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let context = context(parts)?;
-        let accepts = A::ACCEPTS.unwrap_or(context.0.accepts);
+        let accepts = A::ACCEPTS.unwrap_or(context.shared.accepts);
         if let Some(verified) = parts.extensions.get::<Verified>() {
             if verified.accepts == accepts {
                 return Ok(ClerkCaller {
@@ -198,10 +211,10 @@ impl<S: Send + Sync, A: AcceptedTokens> FromRequestParts<S> for ClerkCaller<A> {
                 });
             }
         }
-        let verifier = &context.0.verifier;
+        let verifier = &context.shared.verifier;
         match verifier.authenticate_request(&parts.headers, accepts).await {
             Ok(caller) => {
-                if let Some(observer) = &context.0.observer {
+                if let Some(observer) = &context.shared.observer {
                     observer.accepted();
                 }
                 parts.extensions.insert(Verified {

@@ -60,6 +60,10 @@ impl Deref for ClerkAuth {
 }
 
 impl ClerkAuth {
+    pub(crate) fn new(claims: Arc<SessionClaims>, context: Context) -> Self {
+        ClerkAuth { claims, context }
+    }
+
     /// The verified claims, shared.
     pub fn claims_arc(&self) -> &Arc<SessionClaims> {
         &self.claims
@@ -90,7 +94,12 @@ impl ClerkAuth {
 pub(crate) fn context(parts: &Parts) -> Result<Context, ClerkRejection> {
     parts.extensions.get::<Context>().cloned().ok_or_else(|| {
         tracing::error!("a Clerk extractor ran on a route without ClerkLayer");
-        ClerkRejection::new(AuthError::MissingLayer, None, std::time::Duration::ZERO)
+        ClerkRejection::new(
+            AuthError::MissingLayer,
+            None,
+            std::time::Duration::ZERO,
+            crate::grpc::is_grpc(&parts.headers),
+        )
     })
 }
 
@@ -100,7 +109,7 @@ async fn authenticate(parts: &mut Parts) -> Result<Option<ClerkAuth>, ClerkRejec
         return Ok(Some(auth.clone()));
     }
     let context = context(parts)?;
-    let verifier = &context.0.verifier;
+    let verifier = &context.shared.verifier;
     // As Clerk's `authenticateRequest` with the default `acceptsToken`: a machine token is a
     // `token-type-mismatch`, not a malformed session token.
     let result = match verifier.find_token(&parts.headers) {
@@ -110,7 +119,7 @@ async fn authenticate(parts: &mut Parts) -> Result<Option<ClerkAuth>, ClerkRejec
     };
     match result {
         Ok(claims) => {
-            if let Some(observer) = &context.0.observer {
+            if let Some(observer) = &context.shared.observer {
                 observer.accepted();
             }
             let auth = ClerkAuth { claims, context };

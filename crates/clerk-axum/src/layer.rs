@@ -14,12 +14,17 @@ use clerk_auth::{Accepts, Check, Verifier};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::grpc::{is_grpc, GrpcAuthLayer, GrpcPolicy};
 use crate::rejection::{AuthError, AuthObserver, ClerkRejection, RejectionHandler};
 use crate::ClerkAuth;
 
-/// What the extractors need, carried in the request's extensions.
+/// What the extractors need, carried in the request's extensions: the layer's settings, and
+/// whether the request is a gRPC call (its refusals are then gRPC statuses).
 #[derive(Clone)]
-pub(crate) struct Context(pub(crate) Arc<ContextInner>);
+pub(crate) struct Context {
+    pub(crate) shared: Arc<ContextInner>,
+    pub(crate) grpc: bool,
+}
 
 pub(crate) struct ContextInner {
     pub(crate) verifier: Verifier,
@@ -30,9 +35,17 @@ pub(crate) struct ContextInner {
 }
 
 impl Context {
+    /// The context of one request: gRPC or not, by its `content-type`.
+    pub(crate) fn for_request(&self, headers: &http::HeaderMap) -> Context {
+        Context {
+            shared: self.shared.clone(),
+            grpc: is_grpc(headers),
+        }
+    }
+
     /// Reports a refusal to the observer and the log, and wraps it for the response.
     pub(crate) fn reject(&self, error: AuthError) -> ClerkRejection {
-        if let Some(observer) = &self.0.observer {
+        if let Some(observer) = &self.shared.observer {
             observer.rejected(&error);
         }
         tracing::debug!(
@@ -40,7 +53,12 @@ impl Context {
             status = error.status().as_u16(),
             "request refused"
         );
-        ClerkRejection::new(error, self.0.render.clone(), self.0.retry_after)
+        ClerkRejection::new(
+            error,
+            self.shared.render.clone(),
+            self.shared.retry_after,
+            self.grpc,
+        )
     }
 }
 
@@ -72,7 +90,7 @@ pub struct ClerkLayer {
 impl std::fmt::Debug for ClerkLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClerkLayer")
-            .field("verifier", &self.context.0.verifier)
+            .field("verifier", &self.context.shared.verifier)
             .finish_non_exhaustive()
     }
 }
@@ -81,18 +99,21 @@ impl ClerkLayer {
     /// A layer that verifies with `verifier`.
     pub fn new(verifier: Verifier) -> Self {
         ClerkLayer {
-            context: Context(Arc::new(ContextInner {
-                verifier,
-                render: None,
-                observer: None,
-                retry_after: Duration::from_secs(5),
-                accepts: Accepts::SESSION,
-            })),
+            context: Context {
+                shared: Arc::new(ContextInner {
+                    verifier,
+                    render: None,
+                    observer: None,
+                    retry_after: Duration::from_secs(5),
+                    accepts: Accepts::SESSION,
+                }),
+                grpc: false,
+            },
         }
     }
 
     fn with(self, edit: impl FnOnce(&mut ContextInner)) -> Self {
-        let inner = &*self.context.0;
+        let inner = &*self.context.shared;
         let mut copy = ContextInner {
             verifier: inner.verifier.clone(),
             render: inner.render.clone(),
@@ -102,11 +123,16 @@ impl ClerkLayer {
         };
         edit(&mut copy);
         ClerkLayer {
-            context: Context(Arc::new(copy)),
+            context: Context {
+                shared: Arc::new(copy),
+                grpc: false,
+            },
         }
     }
 
-    /// Replaces the default refusal responses (401/403/503 JSON) with your own.
+    /// Replaces the default refusal responses (401/403/503 JSON) with your own. gRPC calls
+    /// are not affected: they are always answered with a gRPC status
+    /// ([`AuthError::to_grpc_response`]).
     ///
     /// ```no_run
     /// use axum::response::IntoResponse;
@@ -143,7 +169,14 @@ impl ClerkLayer {
 
     /// The verifier.
     pub fn verifier(&self) -> &Verifier {
-        &self.context.0.verifier
+        &self.context.shared.verifier
+    }
+
+    /// A layer for gRPC services (a tonic server) with this layer's verifier and settings,
+    /// that refuses every call `policy` does not let through, with a gRPC status; see
+    /// [`GrpcAuthLayer`].
+    pub fn grpc(self, policy: GrpcPolicy) -> GrpcAuthLayer {
+        GrpcAuthLayer::new(self.context, policy)
     }
 }
 
@@ -186,7 +219,8 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        request.extensions_mut().insert(self.context.clone());
+        let context = self.context.for_request(request.headers());
+        request.extensions_mut().insert(context);
         self.inner.call(request)
     }
 }

@@ -9,11 +9,29 @@
 //!
 //! Every body is JSON: `{"error": "...", "reason": "...", "message": "..."}`. Messages never
 //! contain the token. The whole response can be replaced with [`crate::ClerkLayer::rejection`].
+//!
+//! A gRPC call (a request whose `content-type` starts with `application/grpc`) is never
+//! answered with JSON: every refusal is a gRPC status, in a trailers-only response (HTTP 200,
+//! the status in the headers), as the [gRPC protocol] requires:
+//!
+//! | case | `grpc-status` | `grpc-message` |
+//! |---|---|---|
+//! | no token, or a token that does not verify | 16 `UNAUTHENTICATED` | `token-expired: JWT is expired.` |
+//! | a valid credential that lacks what the method requires | 7 `PERMISSION_DENIED` | `missing-permission: …`, `missing-scope: …`, `session-required: …` |
+//! | no signing key can be had, or the Backend API cannot verify a machine token | 14 `UNAVAILABLE` | `keys-unavailable: …`, `unexpected-error: …`, `machine-token-verification-throttled: …` |
+//! | the `ClerkLayer` is not installed (a programming error) | 13 `INTERNAL` | `clerk-layer-missing: …` |
+//!
+//! `grpc-message` is always `<reason>: <message>` (percent-encoded on the wire as the protocol
+//! says; clients decode it), the reason alone is in the `x-clerk-auth-reason` metadata, and
+//! statuses 16 and 7 carry the `www-authenticate` of their HTTP counterparts, 14 a
+//! `retry-after`. [`crate::ClerkLayer::rejection`] does not apply to gRPC calls.
+//!
+//! [gRPC protocol]: https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clerk_auth::{Rejection, Unmet};
 use serde::Serialize;
@@ -73,6 +91,72 @@ impl AuthError {
         }
     }
 
+    /// The gRPC status code of this refusal: 16 `UNAUTHENTICATED`, 7 `PERMISSION_DENIED`,
+    /// 14 `UNAVAILABLE` or 13 `INTERNAL` (see the module docs).
+    pub fn grpc_code(&self) -> i32 {
+        match self {
+            AuthError::Unauthorized(_) => 16,
+            AuthError::Forbidden(_) => 7,
+            AuthError::Unavailable(_) => 14,
+            AuthError::MissingLayer => 13,
+        }
+    }
+
+    /// The `grpc-message` of this refusal, before percent-encoding: `<reason>: <message>`,
+    /// e.g. `token-expired: JWT is expired.`.
+    pub fn grpc_message(&self) -> String {
+        format!("{}: {}", self.reason(), self.message())
+    }
+
+    /// The headers a gRPC refusal carries besides its status and message: the reason as
+    /// `x-clerk-auth-reason`, and `www-authenticate` (16, 7) or `retry-after` (14) as over
+    /// HTTP.
+    pub fn grpc_metadata(&self, retry_after: Duration) -> http::HeaderMap {
+        let mut metadata = http::HeaderMap::with_capacity(2);
+        metadata.insert(REASON_METADATA, HeaderValue::from_static(self.reason()));
+        match self {
+            AuthError::Unauthorized(_) => {
+                metadata.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                );
+            }
+            AuthError::Forbidden(_) => {
+                metadata.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="insufficient_scope""#),
+                );
+            }
+            AuthError::Unavailable(_) => {
+                let secs = retry_after.as_secs().max(1);
+                metadata.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            AuthError::MissingLayer => {}
+        }
+        metadata
+    }
+
+    /// The refusal of a gRPC call (see the module docs): a trailers-only response, HTTP 200
+    /// with `content-type: application/grpc`, `grpc-status`, `grpc-message` and the
+    /// [metadata](AuthError::grpc_metadata), and an empty body.
+    pub fn to_grpc_response(&self, retry_after: Duration) -> Response {
+        let mut response = Response::new(axum::body::Body::empty());
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        headers.insert(GRPC_STATUS, HeaderValue::from(self.grpc_code()));
+        let message = self.grpc_message();
+        let encoded = percent_encoding::utf8_percent_encode(&message, GRPC_MESSAGE_ESCAPED);
+        // Percent-encoding leaves only printable ASCII, always a valid header value.
+        if let Ok(value) = HeaderValue::try_from(encoded.to_string()) {
+            headers.insert(GRPC_MESSAGE, value);
+        }
+        headers.extend(self.grpc_metadata(retry_after));
+        response
+    }
+
     /// The default response (see the module docs), with `Retry-After` for a 503.
     pub fn to_response(&self, retry_after: Duration) -> Response {
         let status = self.status();
@@ -116,6 +200,16 @@ impl AuthError {
         response
     }
 }
+
+/// The metadata key (a header of the trailers-only response) carrying a gRPC refusal's reason,
+/// e.g. `token-expired`.
+pub const REASON_METADATA: &str = "x-clerk-auth-reason";
+
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+
+/// What gRPC's `Percent-Encoded` leaves escaped: every byte outside printable ASCII, and `%`.
+const GRPC_MESSAGE_ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
 
 impl std::fmt::Display for AuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -219,12 +313,14 @@ impl Forbidden {
 pub type RejectionHandler = Arc<dyn Fn(&AuthError) -> Response + Send + Sync>;
 
 /// The rejection of this crate's extractors: the error, rendered by the handler configured on
-/// the layer, or by [`AuthError::to_response`].
+/// the layer, or by [`AuthError::to_response`]; for a gRPC call, by
+/// [`AuthError::to_grpc_response`].
 #[derive(Clone)]
 pub struct ClerkRejection {
     error: AuthError,
     render: Option<RejectionHandler>,
     retry_after: Duration,
+    grpc: bool,
 }
 
 impl std::fmt::Debug for ClerkRejection {
@@ -240,11 +336,13 @@ impl ClerkRejection {
         error: AuthError,
         render: Option<RejectionHandler>,
         retry_after: Duration,
+        grpc: bool,
     ) -> Self {
         ClerkRejection {
             error,
             render,
             retry_after,
+            grpc,
         }
     }
 
@@ -252,13 +350,25 @@ impl ClerkRejection {
     pub fn error(&self) -> &AuthError {
         &self.error
     }
+
+    /// Whether the refused request is a gRPC call, answered with a gRPC status.
+    pub fn is_grpc(&self) -> bool {
+        self.grpc
+    }
+
+    /// The `Retry-After` (HTTP) or `retry-after` metadata (gRPC) of an unavailable refusal.
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
 }
 
 impl IntoResponse for ClerkRejection {
-    /// The response (the layer's handler, else [`AuthError::to_response`]), carrying a
-    /// [`Refused`] in its extensions for the middleware that logs and counts requests.
+    /// The response (for a gRPC call [`AuthError::to_grpc_response`], else the layer's
+    /// handler, else [`AuthError::to_response`]), carrying a [`Refused`] in its extensions for
+    /// the middleware that logs and counts requests.
     fn into_response(self) -> Response {
         let mut response = match &self.render {
+            _ if self.grpc => self.error.to_grpc_response(self.retry_after),
             Some(render) => render(&self.error),
             None => self.error.to_response(self.retry_after),
         };
