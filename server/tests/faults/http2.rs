@@ -649,3 +649,97 @@ async fn a_rapid_reset_flood_is_told_to_go_away_memory_stays_bounded_and_others_
 async fn long_rapid_reset_flood_for_30_s() {
     rapid_reset_beside_valid_traffic(Duration::from_secs(30)).await;
 }
+
+#[tokio::test]
+async fn max_connections_counts_http2_connections_with_http1_ones() {
+    let (_clerk, server) = server(&[
+        ("MAX_CONNECTIONS", "4"),
+        ("HEADER_READ_TIMEOUT_MS", "30000"),
+    ])
+    .await;
+    // Two HTTP/1.1 and two HTTP/2 connections, each having made a request, held.
+    let mut held_h1 = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_http1_response(&mut stream)
+            .await
+            .starts_with("HTTP/1.1 200"));
+        held_h1.push(stream);
+    }
+    let mut held_h2 = Vec::new();
+    for _ in 0..2 {
+        let (mut send, driver) = h2_connect(server.addr).await;
+        assert_eq!(h2_get(&mut send, server.addr, "/healthz").await, 200);
+        held_h2.push((send, driver));
+    }
+    // A fifth, HTTP/2, waits in the backlog: no answer.
+    let (send, waiting_driver) = h2_connect(server.addr).await;
+    let mut ready = send.clone().ready().await.unwrap();
+    let (waiting, _) = ready
+        .send_request(
+            request("GET", server.addr, "/healthz").body(()).unwrap(),
+            true,
+        )
+        .unwrap();
+    let mut waiting = Box::pin(waiting);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), waiting.as_mut())
+            .await
+            .is_err(),
+        "served beyond MAX_CONNECTIONS"
+    );
+    // An HTTP/2 one closes: the waiting one is served.
+    let started = Instant::now();
+    let (closing, driver) = held_h2.pop().unwrap();
+    drop(closing);
+    driver.abort();
+    let answer = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("served once a connection closed")
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(!waiting_driver.is_finished());
+    println!(
+        "figures: scenario=h2-max-connections max_connections=4 held_http1=2 held_http2=2 \
+         waiting_http2_served_after_a_close_ms={}",
+        started.elapsed().as_millis()
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_http2_stream_in_flight_finish_then_the_connection_goes_away() {
+    let (clerk, mut server) = server(&[]).await;
+    let token = clerk.session_token().user("user_h2_sigterm").sign();
+    let (send, driver) = h2_connect(server.addr).await;
+    let mut ready = send.clone().ready().await.unwrap();
+    let note = request("POST", server.addr, "/v1/notes")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap();
+    let (response, mut body) = ready.send_request(note, false).unwrap();
+    // The stream is open (its body not sent) when the server is told to stop.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(server.alive(), "exited with a stream in flight");
+    body.send_data(Bytes::from_static(br#"{"title":"t","body":"b"}"#), true)
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), response)
+        .await
+        .expect("an answer")
+        .expect("an answer, not a reset");
+    assert_eq!(answer.status(), 201);
+    // Then a GOAWAY without error and the close; the process exits cleanly.
+    let ended = tokio::time::timeout(Duration::from_secs(5), driver)
+        .await
+        .expect("the connection ends")
+        .unwrap();
+    assert!(ended.is_ok(), "{ended:?}");
+    let status = server.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}");
+}
