@@ -590,6 +590,8 @@ mod tests {
                 "LOG_FORMAT" => "json",
                 "RUST_LOG" => "debug",
                 "MAX_HEADER_BYTES" => "4096",
+                "HTTP2_WINDOW_BYTES" => "70000",
+                v if v.starts_with("HTTP2_") => "7",
                 "CLERK_MACHINE_VERIFY_RATE" => "7",
                 v if v.ends_with("_RATE") => "2s",
                 v if v.ends_with("_MS") || v.ends_with("_SECS") || v.ends_with("_BYTES") => "7",

@@ -28,11 +28,26 @@ pub const DEFAULT_KEEPALIVE_TIMEOUT_MS: u64 = 75_000;
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
 /// The default most connections at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The default most streams open at once on an HTTP/2 connection: nginx's 128, above the
+/// 100 RFC 9113 §6.5.2 asks a server not to go below.
+pub const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 128;
+/// The default HTTP/2 flow-control window of a stream and of a connection, in bytes: twice the
+/// server's default largest body, so that one fits without waiting for a `WINDOW_UPDATE`,
+/// while a connection holds at most this much unread request data.
+pub const DEFAULT_HTTP2_WINDOW_BYTES: u32 = 256 * 1024;
+/// The default HTTP/2 streams a client may reset before the server accepts them (the `h2`
+/// crate's 20), beyond which the connection is told to go away.
+pub const DEFAULT_HTTP2_MAX_PENDING_RESET_STREAMS: usize = 20;
+/// The default HTTP/2 streams the server may reset for a client's errors on one connection
+/// (hyper's 1024), beyond which the connection is told to go away.
+pub const DEFAULT_HTTP2_MAX_LOCAL_RESET_STREAMS: usize = 1024;
 /// The default log filter when `RUST_LOG` is not set.
 pub const DEFAULT_LOG_FILTER: &str = "info";
 
 /// The limits of each connection and of their number: `HEADER_READ_TIMEOUT_MS`,
-/// `KEEPALIVE_TIMEOUT_MS`, `MAX_HEADER_BYTES`, `MAX_CONNECTIONS`.
+/// `KEEPALIVE_TIMEOUT_MS`, `MAX_HEADER_BYTES`, `MAX_CONNECTIONS`, and HTTP/2's
+/// `HTTP2_MAX_CONCURRENT_STREAMS`, `HTTP2_WINDOW_BYTES`, `HTTP2_MAX_PENDING_RESET_STREAMS`,
+/// `HTTP2_MAX_LOCAL_RESET_STREAMS`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectionConfig {
     /// A request head (request line and headers) must arrive within this many milliseconds,
@@ -78,6 +93,50 @@ pub struct ConnectionConfig {
         value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000_000)
     )]
     pub max_connections: usize,
+
+    /// HTTP/2: the most streams open at once on a connection; beyond, a new stream is refused
+    /// (`REFUSED_STREAM`, which a client may retry).
+    #[arg(
+        long,
+        env = "HTTP2_MAX_CONCURRENT_STREAMS",
+        value_name = "HTTP2_MAX_CONCURRENT_STREAMS",
+        default_value_t = DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
+        value_parser = RangedU64ValueParser::<u32>::new().range(1..=100_000)
+    )]
+    pub http2_max_concurrent_streams: u32,
+
+    /// HTTP/2: the flow-control window of each stream and each connection, in bytes: the
+    /// request body a client may send before the server has read it.
+    #[arg(
+        long,
+        env = "HTTP2_WINDOW_BYTES",
+        value_name = "HTTP2_WINDOW_BYTES",
+        default_value_t = DEFAULT_HTTP2_WINDOW_BYTES,
+        value_parser = RangedU64ValueParser::<u32>::new().range(65_535..=(1 << 31) - 1)
+    )]
+    pub http2_window_bytes: u32,
+
+    /// HTTP/2: the streams a client may reset before the server has accepted them (the
+    /// rapid-reset attack) before its connection is told to go away (`ENHANCE_YOUR_CALM`).
+    #[arg(
+        long,
+        env = "HTTP2_MAX_PENDING_RESET_STREAMS",
+        value_name = "HTTP2_MAX_PENDING_RESET_STREAMS",
+        default_value_t = DEFAULT_HTTP2_MAX_PENDING_RESET_STREAMS,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=100_000)
+    )]
+    pub http2_max_pending_reset_streams: usize,
+
+    /// HTTP/2: the streams the server may reset for a client's errors on one connection
+    /// before the connection is told to go away (`ENHANCE_YOUR_CALM`).
+    #[arg(
+        long,
+        env = "HTTP2_MAX_LOCAL_RESET_STREAMS",
+        value_name = "HTTP2_MAX_LOCAL_RESET_STREAMS",
+        default_value_t = DEFAULT_HTTP2_MAX_LOCAL_RESET_STREAMS,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=100_000)
+    )]
+    pub http2_max_local_reset_streams: usize,
 }
 
 impl Default for ConnectionConfig {
@@ -87,6 +146,10 @@ impl Default for ConnectionConfig {
             keepalive_timeout_ms: DEFAULT_KEEPALIVE_TIMEOUT_MS,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            http2_max_concurrent_streams: DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
+            http2_window_bytes: DEFAULT_HTTP2_WINDOW_BYTES,
+            http2_max_pending_reset_streams: DEFAULT_HTTP2_MAX_PENDING_RESET_STREAMS,
+            http2_max_local_reset_streams: DEFAULT_HTTP2_MAX_LOCAL_RESET_STREAMS,
         }
     }
 }
@@ -99,6 +162,10 @@ impl ConnectionConfig {
             keepalive_timeout: Duration::from_millis(self.keepalive_timeout_ms),
             max_header_bytes: self.max_header_bytes,
             max_connections: self.max_connections,
+            http2_max_concurrent_streams: self.http2_max_concurrent_streams,
+            http2_window_bytes: self.http2_window_bytes,
+            http2_max_pending_reset_streams: self.http2_max_pending_reset_streams,
+            http2_max_local_reset_streams: self.http2_max_local_reset_streams,
         }
     }
 }

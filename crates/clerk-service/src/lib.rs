@@ -4,8 +4,9 @@
 //! - [`config`]: the `CLERK_*` settings of the verifier, the connection limits and the log
 //!   format, as clap structs each binary flattens into its own, with errors that name the
 //!   variable;
-//! - [`serve`]: hyper's HTTP/1.1 server with the limits a server exposed to the internet
-//!   needs (head timeout, keep-alive timeout, head size, connection count);
+//! - [`serve`]: hyper's HTTP/1.1 and HTTP/2 (cleartext) servers on one port, with the limits
+//!   a server exposed to the internet needs (head timeout, keep-alive timeout, head size,
+//!   connection count, HTTP/2 streams, windows and resets);
 //! - [`revocation`]: revoked sessions and deleted users from Clerk's webhooks, shared by every
 //!   instance through PostgreSQL's `LISTEN/NOTIFY`;
 //! - [`init_logging`] and [`shutdown_signal`].

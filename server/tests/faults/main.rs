@@ -14,6 +14,7 @@ mod clerk_unreachable;
 mod crash;
 mod database;
 mod edge;
+mod http2;
 mod load;
 mod machines;
 mod memory;
