@@ -10,6 +10,7 @@
 //! | `/forward-auth` | Traefik, Caddy, any proxy relaying the answer | 200 | 401 / 403 / 503 (`Retry-After`) as they are |
 //! | `/auth-request` | nginx `auth_request`, ingress-nginx | 200 | 401 or 403 only (nginx turns anything else into 500); the real status and reason in `X-Clerk-Auth-Status` and `X-Clerk-Auth-Reason` |
 //! | `/ext-authz/…` | Envoy HTTP `ext_authz` | 200 | 401 / 403 / 503 |
+//! | `envoy.service.auth.v3.Authorization/Check` (gRPC) | Envoy gRPC `ext_authz` ([`grpc`]) | `OK`, the identity headers set on the request | `UNAUTHENTICATED` / `PERMISSION_DENIED` / `UNAVAILABLE`, with the HTTP endpoints' 401 / 403 / 503 answer for the client |
 //!
 //! Every refusal carries `X-Clerk-Auth-Status`, `X-Clerk-Auth-Reason` and `Cache-Control:
 //! no-store`; every allow carries the full set of identity headers ([`identity::HEADERS`],
@@ -20,6 +21,7 @@
 pub mod config;
 #[cfg(feature = "dev")]
 pub mod dev;
+pub mod grpc;
 pub mod identity;
 pub mod metrics;
 pub mod original;
@@ -182,8 +184,8 @@ impl Gate {
         // Envoy appends the original path (and its query) to the prefix: the policy query is
         // the forward-auth families' only.
         let query = match family {
-            Family::ExtAuthz => None,
-            _ => uri.query(),
+            Family::ExtAuthz | Family::ExtAuthzGrpc => None,
+            Family::ForwardAuth | Family::AuthRequest => uri.query(),
         };
         // A proxy that appends the client's query string to the auth URL (Caddy's
         // `forward_auth` with a `uri` that has no `?`) would let the client choose its own
@@ -228,16 +230,29 @@ impl Gate {
                 )
             }
         };
-        let audience = original.host.clone();
-        let decision = match &self.rules {
+        let decision = self.decide_original(&original, query_policy, headers).await;
+        (decision, original.host)
+    }
+
+    /// Decides about `original`, the request as its proxy described it, whose credentials are
+    /// in `headers`. `policy` is the proxy's own (the auth URL's query, or an Envoy route's
+    /// context extensions), if it sends one. With rules, the matching rule's policy, narrowed
+    /// by `policy`; without rules, `policy`, by default a session token.
+    pub async fn decide_original(
+        &self,
+        original: &Original,
+        policy: Option<Policy>,
+        headers: &HeaderMap,
+    ) -> Decision {
+        match &self.rules {
             None => {
-                let policy = query_policy.unwrap_or_default();
+                let policy = policy.unwrap_or_default();
                 self.authenticate(&policy, policy.check().as_ref(), headers)
                     .await
             }
-            Some(rules) => match self.rule_policy(rules, &original) {
+            Some(rules) => match self.rule_policy(rules, original) {
                 Err(decision) => decision,
-                Ok(matched) => match (matched, query_policy) {
+                Ok(matched) => match (matched, policy) {
                     // The common case: the rule as it is, its check built once.
                     (Matched::Rule(rule), None) => {
                         self.authenticate(&rule.policy, rule.check(), headers).await
@@ -253,8 +268,7 @@ impl Gate {
                     }
                 },
             },
-        };
-        (decision, audience)
+        }
     }
 
     /// What the rules give `original` (a rule or the default; never nothing).
@@ -440,8 +454,10 @@ fn tunnel(family: Family, response: &mut Response, reason: &str) {
     }
 }
 
-/// The gateway's routes over `gate`.
+/// The gateway's routes over `gate`: the HTTP endpoints, and Envoy's gRPC `Check` service
+/// beside them (over HTTP/2).
 pub fn app(gate: Arc<Gate>) -> Router {
+    let grpc = grpc::routes(Arc::clone(&gate));
     Router::new()
         .route("/forward-auth", any(forward_auth))
         .route("/auth-request", any(auth_request))
@@ -458,6 +474,7 @@ pub fn app(gate: Arc<Gate>) -> Router {
             post(webhook).layer(DefaultBodyLimit::max(config::MAX_WEBHOOK_BYTES)),
         )
         .with_state(gate)
+        .merge(grpc)
 }
 
 async fn decide_and_respond(

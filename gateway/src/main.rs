@@ -56,9 +56,9 @@ fn check_policy(config: &clerk_gateway::Config, method: &str, host: &str, uri: &
             return ExitCode::from(2);
         }
     };
-    let method = match http::Method::from_bytes(method.as_bytes()) {
-        Ok(method) if method.as_str().bytes().all(|b| b.is_ascii_uppercase()) => method,
-        _ => {
+    let method = match clerk_gateway::original::method(method) {
+        Some(method) => method,
+        None => {
             eprintln!("clerk-gateway: --method: {method:?} is not a method in upper case");
             return ExitCode::from(2);
         }

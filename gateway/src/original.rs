@@ -5,7 +5,8 @@
 //! |---|---|---|---|
 //! | `/forward-auth` (Traefik, Caddy) | `X-Forwarded-Method`, else `X-Original-Method` | `X-Forwarded-Host`, else the host of `X-Original-URL` | `X-Forwarded-Uri`, else `X-Original-URI`, else `X-Original-URL`'s |
 //! | `/auth-request` (nginx, ingress-nginx) | `X-Original-Method`, else `X-Forwarded-Method` | `X-Forwarded-Host`, else the host of `X-Original-URL` | `X-Original-URI`, else `X-Original-URL`'s, else `X-Forwarded-Uri` |
-//! | `/ext-authz/…` (Envoy) | the request's own | `Host` (Envoy sends the original) | the path after the prefix |
+//! | `/ext-authz/…` (Envoy HTTP) | the request's own | `Host` (Envoy sends the original) | the path after the prefix |
+//! | `Authorization/Check` (Envoy gRPC) | `attributes.request.http.method` | `.host` (`:authority`) | `.path` |
 //!
 //! The `Host` header of a forward-auth call names the gateway, not the upstream (Caddy and
 //! nginx send the auth service's host), so the first two families never fall back to it.
@@ -25,6 +26,8 @@ pub enum Family {
     AuthRequest,
     /// `/ext-authz/`: Envoy's HTTP `ext_authz` (only 200 allows).
     ExtAuthz,
+    /// `envoy.service.auth.v3.Authorization/Check`: Envoy's gRPC `ext_authz`.
+    ExtAuthzGrpc,
 }
 
 impl Family {
@@ -34,6 +37,7 @@ impl Family {
             Family::ForwardAuth => "forward-auth",
             Family::AuthRequest => "auth-request",
             Family::ExtAuthz => "ext-authz",
+            Family::ExtAuthzGrpc => "ext-authz-grpc",
         }
     }
 }
@@ -69,7 +73,8 @@ impl fmt::Display for OriginalError {
 
 impl Original {
     /// Reads the original request that `family`'s proxy describes in `headers`; `method` and
-    /// `path_and_query` are the gateway's own request line's.
+    /// `path_and_query` are the gateway's own request line's (for Envoy's gRPC family, the
+    /// `CheckRequest`'s method and path, with its host in `headers` as `Host`).
     pub fn read(
         family: Family,
         method: &Method,
@@ -97,10 +102,13 @@ impl Original {
                     .or(url_path)
                     .or(header(headers, "x-forwarded-uri")?),
             ),
-            Family::ExtAuthz => {
-                let rest = path_and_query
-                    .strip_prefix(EXT_AUTHZ_PREFIX)
-                    .unwrap_or(path_and_query);
+            Family::ExtAuthz | Family::ExtAuthzGrpc => {
+                let rest = match family {
+                    Family::ExtAuthz => path_and_query
+                        .strip_prefix(EXT_AUTHZ_PREFIX)
+                        .unwrap_or(path_and_query),
+                    _ => path_and_query,
+                };
                 let rest = if rest.is_empty() { "/" } else { rest };
                 (Some(method.clone()), header(headers, "host")?, Some(rest))
             }
@@ -134,8 +142,8 @@ impl Original {
 
 /// The query string of the original request, as a forward-auth proxy forwarded it
 /// (`X-Forwarded-Uri`, `X-Original-URI` or `X-Original-URL`, in the order the family reads
-/// them); `None` without one. Envoy's family has none apart from the gateway's own request
-/// line.
+/// them); `None` without one. Envoy's families have none apart from the gateway's own
+/// request line (HTTP) or the `CheckRequest` (gRPC).
 pub fn original_query(family: Family, headers: &HeaderMap) -> Option<&str> {
     let value = |name| {
         headers
@@ -151,7 +159,7 @@ pub fn original_query(family: Family, headers: &HeaderMap) -> Option<&str> {
         Family::AuthRequest => value("x-original-uri")
             .or_else(|| value("x-original-url"))
             .or_else(|| value("x-forwarded-uri")),
-        Family::ExtAuthz => None,
+        Family::ExtAuthz | Family::ExtAuthzGrpc => None,
     }?;
     let query = uri.split_once('?')?.1;
     Some(query.split('#').next().unwrap_or_default())
@@ -187,17 +195,21 @@ fn first_method(
 ) -> Result<Option<Method>, OriginalError> {
     for name in names {
         if let Some(value) = header(headers, name)? {
-            // A method is a token of upper-case letters (RFC 9110 allows more; no proxy
-            // sends more, and a rule names methods in upper case).
-            if value.len() > 32 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(bad(name, "not a method (upper-case letters)"));
-            }
-            return Method::from_bytes(value.as_bytes())
+            return method(value)
                 .map(Some)
-                .map_err(|_| bad(name, "not a method"));
+                .ok_or(bad(name, "not a method (upper-case letters)"));
         }
     }
     Ok(None)
+}
+
+/// A method as a proxy names it: a token of upper-case letters (RFC 9110 allows more; no
+/// proxy sends more, and a rule names methods in upper case).
+pub fn method(value: &str) -> Option<Method> {
+    if value.is_empty() || value.len() > 32 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    Method::from_bytes(value.as_bytes()).ok()
 }
 
 /// `scheme://host[:port]/path?query` → (`host[:port]`, `/path?query`).

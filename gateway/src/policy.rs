@@ -1,8 +1,8 @@
 //! What a request needs to pass: the credentials accepted and the requirements they must
-//! meet, from a rule ([`crate::rules`]) and from the auth URL's query string, both in the
-//! same words.
+//! meet, from a rule ([`crate::rules`]), from the auth URL's query string, and from an Envoy
+//! route's `context_extensions` (gRPC `ext_authz`, [`crate::grpc`]), all in the same words.
 //!
-//! | query parameter / rule field | meaning |
+//! | query parameter (or context extension) / rule field | meaning |
 //! |---|---|
 //! | `accepts=session_token,api_key` / `accepts = ["session_token", "api_key"]` | the credential types accepted (`any` for all; default `session_token`) |
 //! | `role=`, `permission=`, `feature=`, `plan=` / `roles`, `permissions`, `features`, `plans` | Clerk's `has()`: every one listed is required of a session; a machine credential has none (403 `session-required`) |
@@ -11,8 +11,9 @@
 //! | `optional=true` / `optional` | a request with no credential at all passes as anonymous (empty identity); a bad one is still refused |
 //!
 //! A value may list several, separated by commas (scopes also by spaces), and a parameter may
-//! repeat. When a rules file is in use, the query string can only narrow the matched rule:
-//! types accepted by both, the requirements of both, and anonymous only if both allow it.
+//! repeat. When a rules file is in use, the query string (or the context extensions) can only
+//! narrow the matched rule: types accepted by both, the requirements of both, and anonymous
+//! only if both allow it.
 
 use std::fmt;
 
@@ -98,19 +99,30 @@ impl Policy {
                 format!("longer than {MAX_QUERY_BYTES} bytes"),
             ));
         }
+        Policy::from_pairs(form_urlencoded::parse(query.as_bytes())).map(Some)
+    }
+
+    /// The policy of named values, in the query's words (`accepts`, `permission`, …), from a
+    /// query string or from Envoy's per-route `context_extensions`. Unknown names are refused.
+    pub fn from_pairs<N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Result<Policy, PolicyError>
+    where
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
         let mut policy = Policy::default();
         let mut accepts: Option<Vec<String>> = None;
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            let values = || list(&value, false);
+        for (name, value) in pairs {
+            let value = value.as_ref();
+            let values = || list(value, false);
             match name.as_ref() {
                 "accepts" => accepts.get_or_insert_with(Vec::new).extend(values()),
                 "role" => policy.roles.extend(values()),
                 "permission" => policy.permissions.extend(values()),
                 "feature" => policy.features.extend(values()),
                 "plan" => policy.plans.extend(values()),
-                "scope" => policy.scopes.extend(list(&value, true)),
-                "reverification" => policy.reverifications.push(reverification(&value)?),
-                "optional" => policy.optional = boolean("optional", &value)?,
+                "scope" => policy.scopes.extend(list(value, true)),
+                "reverification" => policy.reverifications.push(reverification(value)?),
+                "optional" => policy.optional = boolean("optional", value)?,
                 other => {
                     return Err(error(
                         other,
@@ -123,7 +135,7 @@ impl Policy {
         if let Some(accepts) = accepts {
             policy.accepts = parse_accepts(&accepts)?;
         }
-        Ok(Some(policy))
+        Ok(policy)
     }
 
     /// This policy narrowed by `other`: the types both accept, the requirements of both,
