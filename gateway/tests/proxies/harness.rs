@@ -174,6 +174,16 @@ pub enum Start {
 
 impl Stack {
     pub async fn start(kind: Kind, test: &str, start: Start) -> Stack {
+        Stack::start_edited(kind, test, start, |config| config).await
+    }
+
+    /// A stack whose proxy runs the shipped snippet as `edit` changes it.
+    pub async fn start_edited(
+        kind: Kind,
+        test: &str,
+        start: Start,
+        edit: fn(String) -> String,
+    ) -> Stack {
         let dir = run_dir(&format!("{}-{test}", kind.name()));
         eprintln!("configuration and logs: {}", dir.display());
         let clerk = Emulator::with_key(SigningKey::test_key())
@@ -223,7 +233,7 @@ impl Stack {
         }
         let relay = Relay::start(gateway.local_addr()).await;
         let upstream = Upstream::start().await;
-        let proxy = Proxy::start(kind, &dir, relay.addr(), upstream.addr()).await;
+        let proxy = Proxy::start(kind, &dir, relay.addr(), upstream.addr(), edit).await;
         Stack {
             proxy,
             upstream,

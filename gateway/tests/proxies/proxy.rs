@@ -15,13 +15,16 @@ const READY_WITHIN: Duration = Duration::from_secs(30);
 /// through to the upstream.
 pub const READY_PATH: &str = "/public/ready";
 
-/// The four proxies.
+/// The four proxies, Envoy with each of its two ext_authz services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Nginx,
     Caddy,
     Traefik,
+    /// Envoy with the HTTP ext_authz service (`envoy.yaml`).
     Envoy,
+    /// Envoy with the gRPC ext_authz service (`envoy-grpc.yaml`).
+    EnvoyGrpc,
 }
 
 impl Kind {
@@ -31,6 +34,15 @@ impl Kind {
             Kind::Caddy => "caddy",
             Kind::Traefik => "traefik",
             Kind::Envoy => "envoy",
+            Kind::EnvoyGrpc => "envoy-grpc",
+        }
+    }
+
+    /// The proxy's program.
+    fn program(self) -> &'static str {
+        match self {
+            Kind::EnvoyGrpc => Kind::Envoy.name(),
+            other => other.name(),
         }
     }
 
@@ -44,6 +56,10 @@ impl Kind {
                 include_str!("../../deploy/traefik-dynamic.yaml"),
             ),
             Kind::Envoy => ("envoy.yaml", include_str!("../../deploy/envoy.yaml")),
+            Kind::EnvoyGrpc => (
+                "envoy-grpc.yaml",
+                include_str!("../../deploy/envoy-grpc.yaml"),
+            ),
         }
     }
 
@@ -85,17 +101,28 @@ impl Kind {
                 ),
                 ("port_value: 8080", format!("port_value: {port}")),
             ],
+            Kind::EnvoyGrpc => vec![
+                (
+                    "port_value: 8090",
+                    format!("port_value: {}", gateway.port()),
+                ),
+                (
+                    "port_value: 9000",
+                    format!("port_value: {}", upstream.port()),
+                ),
+                ("port_value: 8080", format!("port_value: {port}")),
+            ],
         }
     }
 
     /// Where the installer puts the binary; a missing one fails the test.
     fn binary(self) -> PathBuf {
-        let path = workspace().join("target/proxies/bin").join(self.name());
+        let path = workspace().join("target/proxies/bin").join(self.program());
         assert!(
             path.exists(),
             "{} is not installed ({} missing): run gateway/tests/proxies/install.sh \
              (scripts/test runs it before the tests)",
-            self.name(),
+            self.program(),
             path.display()
         );
         path
@@ -151,15 +178,21 @@ pub struct Proxy {
 impl Proxy {
     /// Starts `kind` in `dir` in front of `gateway` and `upstream` and waits until it passes
     /// a request through to the upstream. A port taken meanwhile by another test is retried
-    /// with another.
-    pub async fn start(kind: Kind, dir: &Path, gateway: SocketAddr, upstream: SocketAddr) -> Proxy {
+    /// with another. `edit` changes the rendered snippet (a test that takes a part out).
+    pub async fn start(
+        kind: Kind,
+        dir: &Path,
+        gateway: SocketAddr,
+        upstream: SocketAddr,
+        edit: fn(String) -> String,
+    ) -> Proxy {
         let binary = kind.binary();
         let mut attempt = 0;
         loop {
             attempt += 1;
             let port = free_port();
             let (name, snippet) = kind.snippet();
-            let mut config = render(snippet, &kind.placeholders(gateway, upstream, port));
+            let mut config = edit(render(snippet, &kind.placeholders(gateway, upstream, port)));
             if kind == Kind::Caddy {
                 // The shipped site block, after global options of the test's: no admin
                 // endpoint (several Caddys run at once).
@@ -203,7 +236,7 @@ impl Proxy {
                         ])
                         .env("HOME", dir);
                 }
-                Kind::Envoy => {
+                Kind::Envoy | Kind::EnvoyGrpc => {
                     command.arg("-c").arg(dir.join(name)).args([
                         "--disable-hot-restart",
                         "--concurrency",

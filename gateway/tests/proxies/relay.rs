@@ -1,12 +1,14 @@
 //! A recording TCP relay between the proxy and the gateway: every byte the proxy sends the
 //! gateway passes through it and is kept, so a test can say what the gateway was sent (no
-//! request body) without any hook in the gateway.
+//! request body) without any hook in the gateway. Cut, it closes every connection and
+//! accepts none: a gateway that does not answer, as the proxy sees it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// The most bytes kept.
@@ -17,6 +19,7 @@ type Kept = Arc<Mutex<Vec<u8>>>;
 pub struct Relay {
     addr: SocketAddr,
     sent: Kept,
+    cut: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -27,17 +30,35 @@ impl Relay {
         let addr = listener.local_addr().unwrap();
         let sent: Kept = Arc::default();
         let kept = Arc::clone(&sent);
+        let (cut, is_cut) = watch::channel(false);
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if *is_cut.borrow() {
+                    continue;
+                }
                 let kept = Arc::clone(&kept);
+                let mut is_cut = is_cut.clone();
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(target).await {
-                        relay(client, server, kept).await;
+                        tokio::select! {
+                            () = relay(client, server, kept) => {}
+                            _ = is_cut.wait_for(|cut| *cut) => {}
+                        }
                     }
                 });
             }
         });
-        Relay { addr, sent, task }
+        Relay {
+            addr,
+            sent,
+            cut,
+            task,
+        }
+    }
+
+    /// Closes every connection to the gateway and refuses the next ones.
+    pub fn cut(&self) {
+        let _ = self.cut.send(true);
     }
 
     pub fn addr(&self) -> SocketAddr {
