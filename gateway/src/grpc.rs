@@ -118,10 +118,9 @@ async fn answer(
     audience: Option<&str>,
     sent: &[String],
 ) -> CheckResponse {
-    let (outcome, reason) = decision.label();
-    gate.metrics.record(Family::ExtAuthzGrpc, outcome, reason);
-    let response = gate.respond(Family::ExtAuthzGrpc, decision, audience);
-    let (parts, body) = response.into_parts();
+    let (parts, body) = gate
+        .answer(Family::ExtAuthzGrpc, decision, audience)
+        .into_parts();
     if parts.status == StatusCode::OK {
         return allowed(&parts.headers, sent);
     }

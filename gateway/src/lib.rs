@@ -349,6 +349,13 @@ impl Gate {
         Decision::Allow(Box::new(Identity::of(&caller)))
     }
 
+    /// Counts `decision` and answers `family`'s proxy.
+    fn answer(&self, family: Family, decision: Decision, audience: Option<&str>) -> Response {
+        let (outcome, reason) = decision.label();
+        self.metrics.record(family, outcome, reason);
+        self.respond(family, decision, audience)
+    }
+
     /// The answer to `family`'s proxy.
     pub fn respond(&self, family: Family, decision: Decision, audience: Option<&str>) -> Response {
         match decision {
@@ -485,9 +492,7 @@ async fn decide_and_respond(
     headers: &HeaderMap,
 ) -> Response {
     let (decision, audience) = gate.decide(family, method, uri, headers).await;
-    let (outcome, reason) = decision.label();
-    gate.metrics.record(family, outcome, reason);
-    gate.respond(family, decision, audience.as_deref())
+    gate.answer(family, decision, audience.as_deref())
 }
 
 async fn forward_auth(

@@ -2,7 +2,7 @@
 //!
 //! | metric | labels |
 //! |---|---|
-//! | `clerk_gateway_decisions_total` | `endpoint` (`forward-auth`, `auth-request`, `ext-authz`), `outcome` (`allowed`, `anonymous`, `unauthorized`, `forbidden`, `unavailable`, `misconfigured`), `reason` (Clerk's or the policy's, empty when allowed) |
+//! | `clerk_gateway_decisions_total` | `endpoint` (`forward-auth`, `auth-request`, `ext-authz`, `ext-authz-grpc`), `outcome` (`allowed`, `anonymous`, `unauthorized`, `forbidden`, `unavailable`, `misconfigured`), `reason` (Clerk's or the policy's, empty when allowed) |
 //! | `clerk_gateway_webhooks_total` | `outcome` (`applied`, `ignored`, `failed`) |
 //! | the verifier's counters | see `clerk_auth::VerifierMetrics` |
 //!

@@ -328,6 +328,25 @@ mod tests {
         .unwrap();
         assert_eq!(original.method, Some(Method::PUT));
         assert_eq!(original.path.as_deref(), Some("/v1/notes"));
+
+        // gRPC: the CheckRequest's path is the original one, whatever it starts with.
+        let original = Original::read(
+            Family::ExtAuthzGrpc,
+            &Method::GET,
+            "/ext-authz/v1/notes?z",
+            &envoy,
+        )
+        .unwrap();
+        assert_eq!(original.path.as_deref(), Some("/ext-authz/v1/notes"));
+        assert_eq!(original.host.as_deref(), Some("api.example.com"));
+    }
+
+    #[test]
+    fn a_method_is_upper_case_letters() {
+        assert_eq!(method("PATCH"), Some(Method::PATCH));
+        for bad in ["", "get", "GE T", "G3T", &"A".repeat(33)] {
+            assert_eq!(method(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -326,6 +326,23 @@ mod tests {
     }
 
     #[test]
+    fn named_values_read_as_the_query_does() {
+        let pairs = [
+            ("accepts", "session_token,api_key"),
+            ("permission", "org:notes:read"),
+            ("scope", "notes:read notes:write"),
+            ("optional", "true"),
+        ];
+        let query = "accepts=session_token,api_key&permission=org:notes:read\
+                     &scope=notes:read%20notes:write&optional=true";
+        assert_eq!(
+            Policy::from_pairs(pairs).unwrap(),
+            Policy::from_query(query).unwrap().unwrap()
+        );
+        assert!(Policy::from_pairs([("permision", "org:x:y")]).is_err());
+    }
+
+    #[test]
     fn unknown_or_malformed_parameters_are_refused() {
         for bad in [
             "permision=org:x:y",

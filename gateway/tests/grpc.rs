@@ -522,66 +522,73 @@ async fn the_rules_decide_by_the_checked_method_host_and_path_and_extensions_onl
         ..Options::default()
     })
     .await;
-    let (admin, member, api_key) = (&stack.admin, &stack.member, &stack.api_key);
-    let denied = |code: i32, reason: &str| (code, reason.to_owned());
-    let allowed = (0, String::new());
-    // The permission rule on /admin/** (query or not), not elsewhere.
-    let missing = denied(7, "missing-permission");
-    assert_eq!(
-        stack.code("GET", "/admin/x", Some(member), &[]).await,
-        missing
+    let (admin, member, api_key) = (
+        Some(stack.admin.as_str()),
+        Some(stack.member.as_str()),
+        Some(stack.api_key.as_str()),
     );
-    assert_eq!(
-        stack.code("GET", "/admin/x?y=1", Some(member), &[]).await,
-        missing
+    const ALLOWED: (i32, &str) = (0, "");
+    const MISSING: (i32, &str) = (7, "missing-permission");
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Extensions<'a>,
+        (i32, &'a str),
     );
-    assert_eq!(
-        stack.code("GET", "/admin/x", Some(admin), &[]).await,
-        allowed
-    );
-    assert_eq!(
-        stack.code("GET", "/notes", Some(member), &[]).await,
-        allowed
-    );
-    assert_eq!(
-        stack.code("GET", "/notes", Some(api_key), &[]).await,
-        allowed
-    );
-    // On writes to /archive/** only: the checked method decides.
-    assert_eq!(
-        stack.code("GET", "/archive/x", Some(member), &[]).await,
-        allowed
-    );
-    assert_eq!(
-        stack.code("POST", "/archive/x", Some(member), &[]).await,
-        missing
-    );
-    // Public: no credential looked at.
-    assert_eq!(stack.code("GET", "/public/x", None, &[]).await, allowed);
-    // A path an upstream may read as another is refused before any rule.
-    assert_eq!(
-        stack.code("GET", "/public/../admin/x", None, &[]).await,
-        denied(7, "ambiguous-path")
-    );
-    // The route's extensions narrow the rule: a permission more, a type less...
-    let delete = [("permission", "org:notes:delete")];
-    assert_eq!(
-        stack.code("GET", "/notes", Some(member), &delete).await,
-        missing
-    );
-    let sessions = [("accepts", "session_token")];
-    assert_eq!(
-        stack.code("GET", "/notes", Some(api_key), &sessions).await,
-        denied(16, "token-invalid")
-    );
-    // ...and never widen it: `optional` on a rule that is not optional.
-    let optional = [("optional", "true")];
-    assert_eq!(
-        stack.code("GET", "/admin/x", None, &optional).await,
-        denied(16, "session-token-missing")
-    );
+    let cases: [Case; 12] = [
+        // The permission rule on /admin/** (query or not), not elsewhere.
+        ("GET", "/admin/x", member, &[], MISSING),
+        ("GET", "/admin/x?y=1", member, &[], MISSING),
+        ("GET", "/admin/x", admin, &[], ALLOWED),
+        ("GET", "/notes", member, &[], ALLOWED),
+        ("GET", "/notes", api_key, &[], ALLOWED),
+        // On writes to /archive/** only: the checked method decides.
+        ("GET", "/archive/x", member, &[], ALLOWED),
+        ("POST", "/archive/x", member, &[], MISSING),
+        // Public: no credential looked at.
+        ("GET", "/public/x", None, &[], ALLOWED),
+        // A path an upstream may read as another is refused before any rule.
+        (
+            "GET",
+            "/public/../admin/x",
+            None,
+            &[],
+            (7, "ambiguous-path"),
+        ),
+        // The route's extensions narrow the rule: a permission more, a type less...
+        (
+            "GET",
+            "/notes",
+            member,
+            &[("permission", "org:notes:delete")],
+            MISSING,
+        ),
+        (
+            "GET",
+            "/notes",
+            api_key,
+            &[("accepts", "session_token")],
+            (16, "token-invalid"),
+        ),
+        // ...and never widen it: `optional` on a rule that is not optional.
+        (
+            "GET",
+            "/admin/x",
+            None,
+            &[("optional", "true")],
+            (16, "session-token-missing"),
+        ),
+    ];
+    for (method, path, token, extensions, (code, reason)) in cases {
+        assert_eq!(
+            stack.code(method, path, token, extensions).await,
+            (code, reason.to_owned()),
+            "{method} {path} {extensions:?}"
+        );
+    }
     // The admin rule is for api.example.com: elsewhere the default (any credential) applies.
-    let member = bearer(member);
+    let member = bearer(&stack.member);
     let response = stack
         .check(at_host(
             request("GET", "/admin/x", &[("authorization", &member)], &[]),
