@@ -86,7 +86,8 @@ async fn me(auth: ClerkAuth) -> Json<serde_json::Value> {
 
 /// The server: `Notes` (gRPC, HTTP/2) and `GET /v1/me` (REST) on one router, for one port.
 /// Serve it with `axum::serve` and axum's `http2` feature, which speaks HTTP/1.1 and HTTP/2
-/// (prior knowledge) on the same listener.
+/// (prior knowledge) on the same listener; set `TCP_NODELAY` on its connections (see
+/// [`demo`]), or concurrent calls wait on delayed ACKs.
 pub fn app(verifier: Verifier, machine_id: &str) -> Router {
     let clerk = ClerkLayer::new(verifier);
     let grpc = tonic::service::Routes::new(NotesServer::new(Notes))
