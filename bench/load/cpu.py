@@ -1,13 +1,14 @@
-"""CPU accounting for bench/load/run.sh, so that a run disturbed by other work shows it.
+"""CPU accounting for the HTTP benchmarks (bench/load/run.sh, bench/gateway/run.sh), so that
+a run disturbed by other work shows it.
 
-    python3 cpu.py snapshot PGID    -> "<machine busy jiffies> <jiffies of process group PGID>"
+    python3 cpu.py snapshot PGID... -> "<machine busy jiffies> <jiffies of each process group>"
     python3 cpu.py idle SECONDS     -> the machine's busy share over SECONDS, in % of all cores
     python3 cpu.py other BEFORE AFTER WRK_CPU_SECONDS ELAPSED_SECONDS
                                     -> the share of the machine (%) used by anything but the
-                                       server's process group and wrk between two snapshots,
-                                       and the CPU seconds the server's process group used
+                                       process groups of the snapshots and wrk between two
+                                       snapshots, then the CPU seconds each group used
 
-The machine's busy time comes from /proc/stat; the process group's from /proc/<pid>/stat of
+The machine's busy time comes from /proc/stat; a process group's from /proc/<pid>/stat of
 every process in it (utime + stime).
 """
 
@@ -23,8 +24,8 @@ def machine_busy():
     return sum(fields[:8]) - idle
 
 
-def group_jiffies(pgid):
-    total = 0
+def group_jiffies(pgids):
+    totals = dict.fromkeys(pgids, 0)
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -35,13 +36,13 @@ def group_jiffies(pgid):
             continue
         rest = stat[stat.rindex(")") + 2:].split()
         # rest[0] is the state (field 3); pgrp is field 5, utime 14, stime 15.
-        if int(rest[2]) == pgid:
-            total += int(rest[11]) + int(rest[12])
-    return total
+        if int(rest[2]) in totals:
+            totals[int(rest[2])] += int(rest[11]) + int(rest[12])
+    return [totals[pgid] for pgid in pgids]
 
 
 if sys.argv[1] == "snapshot":
-    print(machine_busy(), group_jiffies(int(sys.argv[2])))
+    print(machine_busy(), *group_jiffies([int(pgid) for pgid in sys.argv[2:]]))
 elif sys.argv[1] == "idle":
     seconds = float(sys.argv[2])
     before = machine_busy()
@@ -50,11 +51,12 @@ elif sys.argv[1] == "idle":
     hz = os.sysconf("SC_CLK_TCK")
     print(round(100 * busy / (hz * seconds * os.cpu_count()), 1))
 elif sys.argv[1] == "other":
-    busy0, group0 = (int(x) for x in sys.argv[2].split())
-    busy1, group1 = (int(x) for x in sys.argv[3].split())
+    busy0, *groups0 = (int(x) for x in sys.argv[2].split())
+    busy1, *groups1 = (int(x) for x in sys.argv[3].split())
     wrk_seconds, elapsed = float(sys.argv[4]), float(sys.argv[5])
     hz = os.sysconf("SC_CLK_TCK")
-    other = (busy1 - busy0) - (group1 - group0) - wrk_seconds * hz
-    print(round(max(0.0, 100 * other / (hz * elapsed * os.cpu_count())), 1), (group1 - group0) / hz)
+    used = [b - a for a, b in zip(groups0, groups1)]
+    other = (busy1 - busy0) - sum(used) - wrk_seconds * hz
+    print(round(max(0.0, 100 * other / (hz * elapsed * os.cpu_count())), 1), *(u / hz for u in used))
 else:
     sys.exit(f"unknown command {sys.argv[1]}")

@@ -82,21 +82,18 @@ ROUNDS=${ROUNDS:-3}
 PIN=${PIN:-both}
 PIN_SERVER_CPU=${PIN_SERVER_CPU:-1}
 PIN_WRK_CPU=${PIN_WRK_CPU:-0}
+
+BENCH_NAME=run.sh
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+
 # wrk's threads when pinned: one per core it may use (a second thread on its one core only
 # adds context switches to the load generator, the bottleneck of a fast server there).
-PIN_THREADS=${PIN_THREADS:-$(python3 -c 'import sys
-n = 0
-for part in sys.argv[1].split(","):
-    a, _, b = part.partition("-")
-    n += int(b or a) - int(a) + 1
-print(n)' "$PIN_WRK_CPU")}
+PIN_THREADS=${PIN_THREADS:-$(cpu_list_size "$PIN_WRK_CPU")}
 
 PORT_OURS=$((BASE_PORT + 1))
 PORT_FASTAPI=$((BASE_PORT + 2))
 PORT_NODE=$((BASE_PORT + 3))
-
-log() { printf '\n==> %s\n' "$*" >&2; }
-die() { printf '\nrun.sh: error: %s\n' "$*" >&2; exit 1; }
 
 case "$PIN" in
   0) MODES=(shared) ;;
@@ -131,20 +128,9 @@ use_mode() {
 SERVER_PID=""
 
 stop_server() {
-  if [[ -n "$SERVER_PID" ]]; then
-    kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 -- "-$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-  fi
+  stop_group "$SERVER_PID"
+  SERVER_PID=""
 }
-trap stop_server EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # The environment every server gets: nothing from the caller's (no stray CLERK_* variable).
 base_env=(env -i "PATH=$PATH" "HOME=${HOME:-/root}" "LANG=C.UTF-8")
@@ -154,26 +140,10 @@ start_server() {
   local name=$1 port=$2 logfile=$3
   shift 3
   stop_server
-  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
-    die "port $port is already in use: set BASE_PORT to a free range"
-  fi
-  # taskset (pinned mode) execs the server: SERVER_PID stays the server's, and its workers
-  # inherit the affinity.
-  setsid ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} "$@" >"$logfile" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 300); do
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      tail -n 30 "$logfile" >&2 || true
-      die "$name exited before it was ready (log: $logfile)"
-    fi
-    if [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/healthz")" == 200 ]]; then
-      log "$name ready on 127.0.0.1:$port (pid $SERVER_PID)"
-      return 0
-    fi
-    sleep 0.1
-  done
-  tail -n 30 "$logfile" >&2 || true
-  die "$name did not answer GET /healthz on port $port within 30 s (log: $logfile)"
+  port_free "$port"
+  start_group SERVER_PID "$logfile" ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} "$@"
+  wait_http "$name" "$SERVER_PID" "http://127.0.0.1:$port/healthz" "$logfile"
+  log "$name ready on 127.0.0.1:$port (pid $SERVER_PID)"
 }
 
 # check_server NAME PORT: a valid token gets 200 and its user, a tampered one 401.
@@ -189,12 +159,7 @@ print(json.dumps({"user_id": c["sub"], "email": c["email"]}, separators=(",", ":
     python3 -c 'import json, sys; sys.exit(json.loads(sys.argv[1]) != json.loads(sys.argv[2]))' "$body" "$expected" 2>/dev/null \
       || die "$name: GET /protected with a valid token answered $body, expected $expected"
   done
-  # Flip one character of the signature: a verifier that accepts this verifies nothing.
-  token=$(head -n 1 "$WORK/tokens-1.txt")
-  local last=${token: -2:1}
-  local flipped=A
-  [[ "$last" == A ]] && flipped=B
-  token="${token:0:${#token}-2}${flipped}${token: -1}"
+  token=$(tampered "$(head -n 1 "$WORK/tokens-1.txt")")
   status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $token" "http://127.0.0.1:$port/protected")
   [[ "$status" == 401 ]] || die "$name: GET /protected with a tampered signature answered $status, not 401"
   status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/protected")
@@ -205,26 +170,6 @@ print(json.dumps({"user_id": c["sub"], "email": c["email"]}, separators=(",", ":
 ours_counter() {
   curl -s --max-time 5 "http://127.0.0.1:$PORT_OURS/metrics" \
     | awk -v name="$1" '$1 == name { print $2; found = 1 } END { if (!found) print 0 }'
-}
-
-# wait_quiet: waits (up to QUIET_TIMEOUT seconds) until other work uses at most QUIET_MAX % of
-# the machine, since anything else running skews the numbers; then goes on regardless (each
-# row of the report shows how much CPU other work took during its measurement).
-wait_quiet() {
-  local busy waited=0
-  while :; do
-    busy=$(python3 "$HERE/cpu.py" idle 1)
-    if awk -v b="$busy" -v m="$QUIET_MAX" 'BEGIN { exit !(b <= m) }'; then
-      return 0
-    fi
-    if ((waited >= QUIET_TIMEOUT)); then
-      log "warning: the machine is still busy ($busy% CPU used by other work): measuring anyway"
-      return 0
-    fi
-    ((waited % 30 == 0)) && log "the machine is busy ($busy% CPU used by other work): waiting for it to calm down"
-    sleep 4
-    waited=$((waited + 5))
-  done
 }
 
 # measure ID SERVER ROUTE TOKENS PORT ROUND: WARMUP then DURATION of wrk; writes
@@ -263,28 +208,24 @@ measure_once() {
   local url="http://127.0.0.1:$port$route"
   wait_quiet
   log "$id (round $round of $ROUNDS): $server GET $route, $tokens token(s): warm-up $WARMUP, then $DURATION"
-  ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/tokens.lua" \
-    "$url" -- "$file" "$WRK_THREADS" >/dev/null
+  wrk_warm "$WRK_THREADS" "$CONNECTIONS" "$WARMUP" "$url" "$file"
   if [[ "$server" == ours* ]]; then
     hits0=$(ours_counter token_cache_hits_total)
     misses0=$(ours_counter token_cache_misses_total)
   fi
   local snap0 snap1 t0 t1 wrk_cpu other server_cpu
-  snap0=$(python3 "$HERE/cpu.py" snapshot "$SERVER_PID")
+  snap0=$(python3 "$CPU_PY" snapshot "$SERVER_PID")
   t0=$(date +%s.%N)
-  # bash's `time` gives wrk's own CPU time, to tell it apart from other work on the machine.
-  { TIMEFORMAT='%U %S'; time ${WRK_PIN[@]+"${WRK_PIN[@]}"} wrk -t"$WRK_THREADS" -c"$CONNECTIONS" \
-      -d"$DURATION" --latency -s "$HERE/tokens.lua" "$url" -- "$file" "$WRK_THREADS" >"$out"; } 2>"$out.cpu" \
-    || { cat "$out" "$out.cpu" >&2; die "$id: wrk failed"; }
+  wrk_measure "$out" "$WRK_THREADS" "$CONNECTIONS" "$DURATION" "$url" "$file"
   t1=$(date +%s.%N)
-  snap1=$(python3 "$HERE/cpu.py" snapshot "$SERVER_PID")
+  snap1=$(python3 "$CPU_PY" snapshot "$SERVER_PID")
   cat "$out" >&2
-  wrk_cpu=$(awk 'NF == 2 { print $1 + $2 }' "$out.cpu" | tail -n 1)
-  read -r other server_cpu < <(python3 "$HERE/cpu.py" other "$snap0" "$snap1" "${wrk_cpu:-0}" \
+  wrk_cpu=$(wrk_cpu "$out")
+  read -r other server_cpu < <(python3 "$CPU_PY" other "$snap0" "$snap1" "$wrk_cpu" \
     "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
   log "$id: other work on the machine used $other% of its CPU during the measurement"
   local json
-  json=$(grep '^WRK_JSON ' "$out" | sed 's/^WRK_JSON //') || die "$id: wrk printed no result"
+  json=$(wrk_json "$out")
   local hits=null misses=null
   if [[ "$server" == ours* ]]; then
     hits=$(( $(ours_counter token_cache_hits_total) - hits0 ))
@@ -293,7 +234,7 @@ measure_once() {
   printf '{"id":"%s","server":"%s","route":"%s","tokens":%s,"cache_hits":%s,"cache_misses":%s,"other_cpu_pct":%s,"server_cpu_s":%s,"wrk_cpu_s":%s,"wrk":%s}\n' \
     "$id" "$server" "$route" "$tokens" "$hits" "$misses" "$other" "$server_cpu" "${wrk_cpu:-0}" "$json" >"$RESULTS_DIR/$id.r$round.json"
   local non2xx
-  non2xx=$(printf '%s' "$json" | sed 's/.*"non2xx":\([0-9]*\).*/\1/')
+  non2xx=$(json_field "$json" non2xx)
   [[ "$non2xx" == 0 ]] || die "$id: $non2xx responses were not 2xx (see $out and the server log in $WORK)"
 }
 
@@ -333,25 +274,14 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 log "tools"
-if ! command -v wrk >/dev/null; then
-  command -v apt-get >/dev/null || die "wrk is missing and there is no apt-get: install wrk"
-  [[ $(id -u) == 0 ]] || die "wrk is missing: run as root (to apt-get install wrk) or install it"
-  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
+ensure_wrk
 tools=(curl cargo python3 node npm setsid)
 [[ "$PIN" == 0 ]] || tools+=(taskset)
-for tool in "${tools[@]}"; do
-  command -v "$tool" >/dev/null || die "$tool is missing"
-done
+require_tools "${tools[@]}"
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=9)?0:1)' \
   || die "node $(node --version) is too old: @clerk/backend needs >= 20.9"
 
-if [[ "$PIN" != 0 ]]; then
-  [[ "$PIN_SERVER_CPU" != "$PIN_WRK_CPU" ]] || die "PIN_SERVER_CPU and PIN_WRK_CPU must differ"
-  for cpu in "$PIN_SERVER_CPU" "$PIN_WRK_CPU"; do
-    taskset -c "$cpu" true 2>/dev/null || die "cannot pin to CPU $cpu (taskset -c $cpu): see PIN_SERVER_CPU, PIN_WRK_CPU"
-  done
-fi
+[[ "$PIN" == 0 ]] || check_pin_cpus "$PIN_SERVER_CPU" "$PIN_WRK_CPU"
 
 mkdir -p "$WORK"
 rm -rf "$WORK/results" "$WORK/results-pinned"
@@ -360,15 +290,12 @@ printf '%s\n' "${MODES[@]}" >"$WORK/modes.txt"
 if [[ "$SKIP_BUILD" != 1 ]]; then
   log "building api-server (release)"
   (cd "$ROOT" && cargo build --release -p api-server)
-  log "building the token minter (bench/load/mint)"
-  cargo build --release --manifest-path "$HERE/mint/Cargo.toml"
+  build_mint
 fi
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 API_SERVER="$TARGET_DIR/release/api-server"
-MINT="$HERE/mint/target/release/bench-mint"
 [[ -x "$API_SERVER" ]] || die "$API_SERVER is missing: build it (or unset SKIP_BUILD)"
-[[ -x "$MINT" ]] || die "$MINT is missing: build it (or unset SKIP_BUILD)"
 
 log "Python peer: $VENV"
 if [[ ! -x "$VENV/bin/python" ]]; then
@@ -384,12 +311,8 @@ log "Node peer: npm ci"
 
 # mint_tokens: a fresh key pair and token pools, before each mode's measurements (the tokens
 # live 1 hour, and both modes together take longer).
-mint_tokens() {
-  log "minting a key pair and $POOL_BIG tokens"
-  "$MINT" "$WORK" 1 "$POOL" "$POOL_BIG"
-  ISSUER=$(cat "$WORK/issuer.txt")
-  AZP=$(cat "$WORK/azp.txt")
-  PEM=$(cat "$WORK/key.pem")
+mint_pools() {
+  mint_tokens "$WORK" 1 "$POOL" "$POOL_BIG"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -458,7 +381,7 @@ measure_all() {
 for mode in "${MODES[@]}"; do
   use_mode "$mode"
   mkdir -p "$RESULTS_DIR"
-  mint_tokens
+  mint_pools
   if [[ "$mode" == pinned ]]; then
     log "pinned measurements: every server on CPU $PIN_SERVER_CPU, wrk on CPU $PIN_WRK_CPU"
   fi
@@ -468,11 +391,7 @@ DURATION='$DURATION' WARMUP='$WARMUP' THREADS='$WRK_THREADS' CONNECTIONS='$CONNE
 POOL='$POOL' POOL_BIG='$POOL_BIG' QUIET_MAX='$QUIET_MAX' RETRIES='$RETRIES' ROUNDS='$ROUNDS'
 BENCH_PINNED='$([[ "$mode" == pinned ]] && echo 1 || echo 0)' PIN_SERVER_CPU='$PIN_SERVER_CPU' PIN_WRK_CPU='$PIN_WRK_CPU'
 BENCH_QUICK='$QUICK'
-BENCH_NPROC='$(nproc)'
-BENCH_CPU='$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')'
-BENCH_DATE='$(date -u '+%Y-%m-%d %H:%M UTC')'
-BENCH_COMMIT='$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)'
-BENCH_DIRTY='$(if git -C "$ROOT" status --porcelain 2>/dev/null | grep -q .; then echo " (uncommitted changes)"; fi)'
+$(bench_meta "$ROOT")
 BENCH_VERSIONS='rustc $(rustc --version | cut -d' ' -f2), node $(node --version), $("$VENV/bin/python" --version), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)'
 EOF
 done
