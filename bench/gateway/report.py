@@ -1,0 +1,164 @@
+"""Turns one mode's results of bench/gateway/run.sh (RESULTS_DIR/*.json, meta.env) into its
+Markdown report, on stdout.
+
+Each row ran ROUNDS times. The table shows, per row, the round with the median req/s (its
+latencies and CPU figures too) and the range of req/s over the rounds. The ratios compare each
+row with its baseline (the same proxy without auth) round by round, in the same round, and
+show the median over the rounds with their range.
+"""
+
+import json
+import os
+import re
+import shlex
+import statistics
+from pathlib import Path
+
+results_dir = Path(os.environ["RESULTS_DIR"])
+env = {}
+for line in (results_dir / "meta.env").read_text().splitlines():
+    for word in shlex.split(line):
+        key, _, value = word.partition("=")
+        env[key] = value
+pinned = env["MODE"] == "pinned"
+quick = env.get("BENCH_QUICK") == "1"
+disturbed_pct = float(env.get("QUIET_MAX", "10"))
+label = (f"pinned: proxy, auth service and upstream on CPU {env['PIN_SERVER_CPU']}, wrk on CPU {env['PIN_WRK_CPU']}"
+         if pinned else "cores shared by wrk and the servers")
+
+order = (results_dir / "order.txt").read_text().split()
+rounds = {}  # id -> {round: result}
+for run_id in order:
+    rounds[run_id] = {}
+    for path in sorted(results_dir.glob(f"{run_id}.r*.json")):
+        r = json.loads(path.read_text())
+        rounds[run_id][r["round"]] = r
+
+AUTH = {
+    "none": "no auth",
+    "gateway": "clerk-gateway",
+    "node": "Node `authenticateRequest` (1 process)",
+    "node2": "Node `authenticateRequest` (cluster, 2 processes)",
+}
+PROXY = {"nginx": "nginx `auth_request`", "envoy": "Envoy HTTP `ext_authz`"}
+# The rows whose targets the issue sets: the gateway on its usual pool (the cache-overflow row
+# is informative).
+TARGET_ROWS = {"nginx-gateway", "envoy-gateway"}
+
+
+def describe(r):
+    proxy = {"nginx": "nginx", "envoy": "Envoy"}[r["proxy"]]
+    if r["auth"] == "none":
+        return f"{proxy} → upstream, no auth"
+    return f"{PROXY[r['proxy']]} → {AUTH[r['auth']]} → upstream"
+
+
+def median_round(run_id):
+    rs = sorted(rounds[run_id].values(), key=lambda r: r["wrk"]["rps"])
+    return rs[(len(rs) - 1) // 2]
+
+
+def per_req_us(r, key):
+    return 1e6 * r[key] / r["wrk"]["requests"]
+
+
+def ms(v):
+    return f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
+def signed_ms(v):
+    return f"{v:+.2f}"
+
+
+out = []
+w = out.append
+w(f"### Results ({label})")
+w("")
+if quick:
+    w("> **QUICK=1: a smoke test of the benchmark's plumbing (1 short round, other work not waited "
+      "for). These figures are not results.**")
+    w("")
+w(f"- Date: {env['BENCH_DATE']}, measured {env['WINDOW']}; commit `{env['BENCH_COMMIT']}`{env.get('BENCH_DIRTY', '')}")
+w(f"- Machine: {env['BENCH_NPROC']} cores, {env['BENCH_CPU']}; {label}; nginx (proxy and upstream) "
+  f"with {env['WORKERS']} worker(s), Envoy with `--concurrency {env['WORKERS']}`")
+w(f"- Load: at saturation `wrk -t{env['THREADS']} -c{env['CONNECTIONS']} -d{env['DURATION']}` after a "
+  f"{env['WARMUP']} warm-up; at light load `wrk -t1 -c{env['LAT_CONNECTIONS']} -d{env['LAT_DURATION']}`; "
+  f"{int(env['POOL']):,} distinct valid tokens rotated (the `-big` row: {int(env['POOL_BIG']):,}); "
+  f"{env['ROUNDS']} rounds, each running every row in turn (auth service and proxy started afresh)")
+w(f"- Versions: {env['BENCH_VERSIONS']}")
+w("")
+w("| Row | Chain | Tokens | req/s (median) | req/s range | p50 ms | p99 ms | light-load p50 ms "
+  "| light-load p99 ms | auth CPU µs/req | proxy CPU µs/req | upstream CPU µs/req | wrk CPU µs/req | other CPU |")
+w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for run_id in order:
+    if not rounds[run_id]:
+        continue
+    r = median_round(run_id)
+    rates = [x["wrk"]["rps"] for x in rounds[run_id].values()]
+    worst_other = max(x["other_cpu_pct"] for x in rounds[run_id].values())
+    auth_cpu = "—" if r["auth"] == "none" else f"{per_req_us(r, 'auth_cpu_s'):.1f}"
+    w(f"| `{run_id}` | {describe(r)} | {r['tokens']:,} | {r['wrk']['rps']:,.0f} | {min(rates):,.0f}–{max(rates):,.0f} "
+      f"| {ms(r['wrk']['p50_ms'])} | {ms(r['wrk']['p99_ms'])} | {ms(r['light']['p50_ms'])} | {ms(r['light']['p99_ms'])} "
+      f"| {auth_cpu} | {per_req_us(r, 'proxy_cpu_s'):.1f} | {per_req_us(r, 'upstream_cpu_s'):.1f} "
+      f"| {per_req_us(r, 'wrk_cpu_s'):.1f} | {worst_other:.0f}%{' ⚠' if worst_other > disturbed_pct else ''} |")
+w("")
+w("*CPU µs/req*: CPU time (user + system, all processes of the program) per request at saturation. "
+  "*Other CPU*: the largest share of the machine used during a round's saturation run by anything "
+  f"but these programs and wrk (⚠ above {disturbed_pct:.0f}%: other work disturbed the row).")
+
+w("")
+w(f"#### Against the no-auth baseline, round by round ({label})")
+w("")
+w("| Row | req/s ÷ baseline | added p99 at saturation | added p99 at light load | added p50 at light load |")
+w("|---|---:|---:|---:|---:|")
+verdicts = []
+summary = {}
+for run_id in order:
+    rs = rounds[run_id]
+    if not rs:
+        continue
+    base_id = next(iter(rs.values()))["baseline"]
+    if base_id == run_id or base_id not in rounds:
+        continue
+    common = [n for n in rs if n in rounds[base_id]]
+    if not common:
+        continue
+    ratio = [rs[n]["wrk"]["rps"] / rounds[base_id][n]["wrk"]["rps"] for n in common]
+    sat = [rs[n]["wrk"]["p99_ms"] - rounds[base_id][n]["wrk"]["p99_ms"] for n in common]
+    light = [rs[n]["light"]["p99_ms"] - rounds[base_id][n]["light"]["p99_ms"] for n in common]
+    light50 = [rs[n]["light"]["p50_ms"] - rounds[base_id][n]["light"]["p50_ms"] for n in common]
+
+    def cell(values, fmt):
+        m = statistics.median(values)
+        return (f"{fmt(m)} ({fmt(min(values))} to {fmt(max(values))})" if len(values) > 1 else fmt(m)), m
+
+    ratio_text, ratio_m = cell(ratio, lambda v: f"{v:.2f}")
+    sat_text, sat_m = cell(sat, lambda v: f"{signed_ms(v)} ms")
+    light_text, light_m = cell(light, lambda v: f"{signed_ms(v)} ms")
+    light50_text, _ = cell(light50, lambda v: f"{signed_ms(v)} ms")
+    summary[run_id] = (ratio_m, sat_m, light_m)
+    w(f"| `{run_id}` vs `{base_id}` | {ratio_text} | {sat_text} | {light_text} | {light50_text} |")
+w("")
+w("Each cell: the median over the rounds of the per-round figure (the range in brackets); "
+  "added p99 = p99 of the row − p99 of its baseline in the same round.")
+
+targets = [t for t in order if t in TARGET_ROWS and t in summary]
+if targets:
+    w("")
+    w(f"#### Targets ({label})")
+    w("")
+    w("| Row | Target | Measured | Met |")
+    w("|---|---|---:|:---:|")
+    for run_id in targets:
+        ratio_m, sat_m, light_m = summary[run_id]
+        for text, shown, met in (
+            ("req/s ≥ 0.7 × no auth", f"{ratio_m:.2f}", ratio_m >= 0.7),
+            ("added p99 < 1 ms, light load", f"{signed_ms(light_m)} ms", light_m < 1.0),
+            ("added p99 < 1 ms, saturation", f"{signed_ms(sat_m)} ms", sat_m < 1.0),
+        ):
+            verdicts.append(met)
+            w(f"| `{run_id}` | {text} | {shown} | {'yes' if met else '**no**'} |")
+    w("")
+    w(f"All targets met ({label})." if all(verdicts)
+      else f"**Targets missed: {verdicts.count(False)} of {len(verdicts)} ({label}).**")
+print("\n".join(out))
