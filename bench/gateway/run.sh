@@ -101,8 +101,9 @@ PIN=${PIN:-both}
 PIN_SERVER_CPU=${PIN_SERVER_CPU:-1}
 PIN_WRK_CPU=${PIN_WRK_CPU:-0}
 
+# shellcheck disable=SC2034 # read by lib.sh
 BENCH_NAME=bench/gateway/run.sh
-# shellcheck source=../load/lib.sh
+# shellcheck source-path=SCRIPTDIR source=../load/lib.sh
 . "$LOAD/lib.sh"
 
 DEFAULT_ROWS="nginx-none nginx-gateway nginx-gateway-big nginx-node"
@@ -153,6 +154,7 @@ use_mode() {
     SERVER_CPUS=$(cpu_list_size "$PIN_SERVER_CPU")
   else
     SERVER_PIN=()
+    # shellcheck disable=SC2034 # read by lib.sh
     WRK_PIN=()
     WRK_THREADS=$THREADS
     SERVER_CPUS=$(nproc)

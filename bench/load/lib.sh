@@ -211,9 +211,12 @@ mint_tokens() {
   [[ -x "$mint" ]] || die "$mint is missing: build it (or unset SKIP_BUILD)"
   log "minting a key pair and tokens ($*)"
   "$mint" "$dir" "$@" >&2
-  ISSUER=$(cat "$dir/issuer.txt")
-  AZP=$(cat "$dir/azp.txt")
-  PEM=$(cat "$dir/key.pem")
+  # shellcheck disable=SC2034 # read by the sourcing script
+  {
+    ISSUER=$(cat "$dir/issuer.txt")
+    AZP=$(cat "$dir/azp.txt")
+    PEM=$(cat "$dir/key.pem")
+  }
 }
 
 # tampered TOKEN: the token with one character of its signature changed; a verifier that

@@ -83,8 +83,9 @@ PIN=${PIN:-both}
 PIN_SERVER_CPU=${PIN_SERVER_CPU:-1}
 PIN_WRK_CPU=${PIN_WRK_CPU:-0}
 
+# shellcheck disable=SC2034 # read by lib.sh
 BENCH_NAME=run.sh
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
 # wrk's threads when pinned: one per core it may use (a second thread on its one core only
@@ -115,6 +116,7 @@ use_mode() {
     RESULTS_DIR="$WORK/results-pinned"
   else
     SERVER_PIN=()
+    # shellcheck disable=SC2034 # read by lib.sh
     WRK_PIN=()
     WRK_THREADS=$THREADS
     RESULTS_DIR="$WORK/results"
