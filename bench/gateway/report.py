@@ -1,10 +1,12 @@
 """Turns one mode's results of bench/gateway/run.sh (RESULTS_DIR/*.json, meta.env) into its
 Markdown report, on stdout.
 
-Each row ran ROUNDS times. The table shows, per row, the round with the median req/s (its
-latencies and CPU figures too) and the range of req/s over the rounds. The ratios compare each
-row with its baseline (the same proxy without auth) round by round, in the same round, and
-show the median over the rounds with their range.
+Each row ran ROUNDS times. A round during which other work used more than QUIET_MAX % of the
+machine is "disturbed" and left out wherever quiet ones exist. The table shows, per row, the
+kept round with the median req/s (its latencies and CPU figures too) and the range of req/s
+over the kept rounds. The ratios compare each row with its baseline (the same proxy without
+auth) round by round, over the rounds in which neither was disturbed (all rounds, flagged, if
+there is none), and show the median over those rounds with their range.
 """
 
 import json
@@ -53,8 +55,17 @@ def describe(r):
     return f"{PROXY[r['proxy']]} → {AUTH[r['auth']]} → upstream"
 
 
+def quiet(r):
+    return r["other_cpu_pct"] <= disturbed_pct
+
+
+def kept(run_id):
+    rs = list(rounds[run_id].values())
+    return [r for r in rs if quiet(r)] or rs
+
+
 def median_round(run_id):
-    rs = sorted(rounds[run_id].values(), key=lambda r: r["wrk"]["rps"])
+    rs = sorted(kept(run_id), key=lambda r: r["wrk"]["rps"])
     return rs[(len(rs) - 1) // 2]
 
 
@@ -87,30 +98,32 @@ w(f"- Load: at saturation `wrk -t{env['THREADS']} -c{env['CONNECTIONS']} -d{env[
   f"{env['ROUNDS']} rounds, each running every row in turn (auth service and proxy started afresh)")
 w(f"- Versions: {env['BENCH_VERSIONS']}")
 w("")
-w("| Row | Chain | Tokens | req/s (median) | req/s range | p50 ms | p99 ms | light-load p50 ms "
+w("| Row | Chain | Tokens | req/s (median) | req/s range (rounds kept) | p50 ms | p99 ms | light-load p50 ms "
   "| light-load p99 ms | auth CPU µs/req | proxy CPU µs/req | upstream CPU µs/req | wrk CPU µs/req | other CPU |")
 w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for run_id in order:
     if not rounds[run_id]:
         continue
     r = median_round(run_id)
-    rates = [x["wrk"]["rps"] for x in rounds[run_id].values()]
-    worst_other = max(x["other_cpu_pct"] for x in rounds[run_id].values())
+    rates = [x["wrk"]["rps"] for x in kept(run_id)]
+    worst_other = max(x["other_cpu_pct"] for x in kept(run_id))
     auth_cpu = "—" if r["auth"] == "none" else f"{per_req_us(r, 'auth_cpu_s'):.1f}"
-    w(f"| `{run_id}` | {describe(r)} | {r['tokens']:,} | {r['wrk']['rps']:,.0f} | {min(rates):,.0f}–{max(rates):,.0f} "
+    w(f"| `{run_id}` | {describe(r)} | {r['tokens']:,} | {r['wrk']['rps']:,.0f} | {min(rates):,.0f}–{max(rates):,.0f} ({len(rates)}) "
       f"| {ms(r['wrk']['p50_ms'])} | {ms(r['wrk']['p99_ms'])} | {ms(r['light']['p50_ms'])} | {ms(r['light']['p99_ms'])} "
       f"| {auth_cpu} | {per_req_us(r, 'proxy_cpu_s'):.1f} | {per_req_us(r, 'upstream_cpu_s'):.1f} "
       f"| {per_req_us(r, 'wrk_cpu_s'):.1f} | {worst_other:.0f}%{' ⚠' if worst_other > disturbed_pct else ''} |")
 w("")
 w("*CPU µs/req*: CPU time (user + system, all processes of the program) per request at saturation. "
-  "*Other CPU*: the largest share of the machine used during a round's saturation run by anything "
-  f"but these programs and wrk (⚠ above {disturbed_pct:.0f}%: other work disturbed the row).")
+  "*Other CPU*: the largest share of the machine used during a kept round's saturation run by "
+  f"anything but these programs and wrk; a round above {disturbed_pct:.0f}% was measured again "
+  f"(up to {env.get('RETRIES', '2')} attempts) and left out if quiet rounds exist (⚠: every round of the row "
+  "was disturbed, its figures are not to be trusted).")
 
 w("")
 w(f"#### Against the no-auth baseline, round by round ({label})")
 w("")
-w("| Row | req/s ÷ baseline | added p99 at saturation | added p99 at light load | added p50 at light load |")
-w("|---|---:|---:|---:|---:|")
+w("| Row | rounds | req/s ÷ baseline | added p99 at saturation | added p99 at light load | added p50 at light load |")
+w("|---|---:|---:|---:|---:|---:|")
 verdicts = []
 summary = {}
 for run_id in order:
@@ -123,6 +136,9 @@ for run_id in order:
     common = [n for n in rs if n in rounds[base_id]]
     if not common:
         continue
+    both_quiet = [n for n in common if quiet(rs[n]) and quiet(rounds[base_id][n])]
+    flag = "" if both_quiet else " ⚠"
+    common = both_quiet or common
     ratio = [rs[n]["wrk"]["rps"] / rounds[base_id][n]["wrk"]["rps"] for n in common]
     sat = [rs[n]["wrk"]["p99_ms"] - rounds[base_id][n]["wrk"]["p99_ms"] for n in common]
     light = [rs[n]["light"]["p99_ms"] - rounds[base_id][n]["light"]["p99_ms"] for n in common]
@@ -136,11 +152,12 @@ for run_id in order:
     sat_text, sat_m = cell(sat, lambda v: f"{signed_ms(v)} ms")
     light_text, light_m = cell(light, lambda v: f"{signed_ms(v)} ms")
     light50_text, _ = cell(light50, lambda v: f"{signed_ms(v)} ms")
-    summary[run_id] = (ratio_m, sat_m, light_m)
-    w(f"| `{run_id}` vs `{base_id}` | {ratio_text} | {sat_text} | {light_text} | {light50_text} |")
+    summary[run_id] = (ratio_m, sat_m, light_m, flag)
+    w(f"| `{run_id}` vs `{base_id}`{flag} | {len(common)} | {ratio_text} | {sat_text} | {light_text} | {light50_text} |")
 w("")
-w("Each cell: the median over the rounds of the per-round figure (the range in brackets); "
-  "added p99 = p99 of the row − p99 of its baseline in the same round.")
+w("Each cell: the median over the rounds of the per-round figure (the range in brackets), over "
+  "the rounds in which neither the row nor its baseline was disturbed (⚠: there was none, all "
+  "rounds are used); added p99 = p99 of the row − p99 of its baseline in the same round.")
 
 targets = [t for t in order if t in TARGET_ROWS and t in summary]
 if targets:
@@ -150,15 +167,18 @@ if targets:
     w("| Row | Target | Measured | Met |")
     w("|---|---|---:|:---:|")
     for run_id in targets:
-        ratio_m, sat_m, light_m = summary[run_id]
+        ratio_m, sat_m, light_m, flag = summary[run_id]
         for text, shown, met in (
             ("req/s ≥ 0.7 × no auth", f"{ratio_m:.2f}", ratio_m >= 0.7),
             ("added p99 < 1 ms, light load", f"{signed_ms(light_m)} ms", light_m < 1.0),
             ("added p99 < 1 ms, saturation", f"{signed_ms(sat_m)} ms", sat_m < 1.0),
         ):
             verdicts.append(met)
-            w(f"| `{run_id}` | {text} | {shown} | {'yes' if met else '**no**'} |")
+            w(f"| `{run_id}`{flag} | {text} | {shown} | {'yes' if met else '**no**'} |")
     w("")
     w(f"All targets met ({label})." if all(verdicts)
       else f"**Targets missed: {verdicts.count(False)} of {len(verdicts)} ({label}).**")
+    if any(summary[t][3] for t in targets):
+        w("")
+        w("⚠ **Measured only in rounds disturbed by other work: rerun on a quiet machine.**")
 print("\n".join(out))
