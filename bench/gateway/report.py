@@ -49,6 +49,8 @@ TARGET_ROWS = {"nginx-gateway", "envoy-gateway"}
 
 
 def describe(r):
+    if r["proxy"] == "direct":
+        return "wrk → clerk-gateway `/auth-request`, no proxy (informative)"
     proxy = {"nginx": "nginx", "envoy": "Envoy"}[r["proxy"]]
     if r["auth"] == "none":
         return f"{proxy} → upstream, no auth"
@@ -108,9 +110,10 @@ for run_id in order:
     rates = [x["wrk"]["rps"] for x in kept(run_id)]
     worst_other = max(x["other_cpu_pct"] for x in kept(run_id))
     auth_cpu = "—" if r["auth"] == "none" else f"{per_req_us(r, 'auth_cpu_s'):.1f}"
+    proxy_cpu = "—" if r["proxy"] == "direct" else f"{per_req_us(r, 'proxy_cpu_s'):.1f}"
     w(f"| `{run_id}` | {describe(r)} | {r['tokens']:,} | {r['wrk']['rps']:,.0f} | {min(rates):,.0f}–{max(rates):,.0f} ({len(rates)}) "
       f"| {ms(r['wrk']['p50_ms'])} | {ms(r['wrk']['p99_ms'])} | {ms(r['light']['p50_ms'])} | {ms(r['light']['p99_ms'])} "
-      f"| {auth_cpu} | {per_req_us(r, 'proxy_cpu_s'):.1f} | {per_req_us(r, 'upstream_cpu_s'):.1f} "
+      f"| {auth_cpu} | {proxy_cpu} | {per_req_us(r, 'upstream_cpu_s'):.1f} "
       f"| {per_req_us(r, 'wrk_cpu_s'):.1f} | {worst_other:.0f}%{' ⚠' if worst_other > disturbed_pct else ''} |")
 w("")
 w("*CPU µs/req*: CPU time (user + system, all processes of the program) per request at saturation. "

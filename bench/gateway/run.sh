@@ -23,6 +23,8 @@
 #   envoy-none          Envoy → upstream, no auth: gateway/deploy/envoy.yaml with its ext_authz
 #                       filter disabled for the route (ENVOY=1)
 #   envoy-gateway       Envoy HTTP `ext_authz` → clerk-gateway → upstream (gateway/deploy/envoy.yaml)
+#   gateway-direct      wrk → clerk-gateway's /auth-request, no proxy (informative: what a
+#                       decision costs the gateway when it alone is under load)
 # A row's id is PROXY-AUTH[-big]; its baseline is PROXY-none (see row_spec to add one: a new
 # proxy configuration, such as Envoy's gRPC ext_authz, is a case in start_proxy).
 #
@@ -113,6 +115,7 @@ BENCH_NAME=bench/gateway/run.sh
 DEFAULT_ROWS="nginx-none nginx-gateway nginx-gateway-big nginx-node"
 [[ "$NODE_CLUSTER" == 1 ]] && DEFAULT_ROWS+=" nginx-node2"
 [[ "$ENVOY" == 1 ]] && DEFAULT_ROWS+=" envoy-none envoy-gateway"
+DEFAULT_ROWS+=" gateway-direct"
 ROWS=${ROWS:-$DEFAULT_ROWS}
 
 PORT_PROXY=$((BASE_PORT + 1))
@@ -140,6 +143,7 @@ row_spec() {
     nginx-node2) echo "nginx node2 $POOL nginx-none" ;;
     envoy-none) echo "envoy none $POOL envoy-none" ;;
     envoy-gateway) echo "envoy gateway $POOL envoy-none" ;;
+    gateway-direct) echo "direct gateway $POOL gateway-direct" ;;
     *) die "unknown row '$1' (see ROWS)" ;;
   esac
 }
@@ -285,10 +289,21 @@ start_auth() {
   wait_http "$auth" "$AUTH_PID" "http://127.0.0.1:$PORT_AUTH/healthz" "$logfile"
 }
 
-# start_proxy nginx|envoy AUTH DIR: the shipped snippet, rendered; with AUTH none, the same
-# with the decision turned off (render.py).
+# row_url PROXY: what wrk and the checks ask.
+row_url() {
+  if [[ "$1" == direct ]]; then
+    echo "http://127.0.0.1:$PORT_AUTH/auth-request"
+  else
+    echo "http://127.0.0.1:$PORT_PROXY$APP_PATH"
+  fi
+}
+
+# start_proxy nginx|envoy|direct AUTH DIR: the shipped snippet, rendered; with AUTH none, the
+# same with the decision turned off (render.py); direct: none.
 start_proxy() {
   local proxy=$1 auth=$2 dir=$3 variant=()
+  PROXY_PID=""
+  [[ "$proxy" == direct ]] && return 0
   [[ "$auth" == none ]] && variant=(no-auth)
   port_free "$PORT_PROXY"
   case "$proxy" in
@@ -311,12 +326,19 @@ start_proxy() {
   wait_http "$proxy" "$PROXY_PID" "http://127.0.0.1:$PORT_PROXY/healthz" "$dir/stderr.log" any
 }
 
-# check_row ID AUTH TOKENS: through the proxy, a valid token gets 200 with its user id at the
-# upstream (none: 200, no identity); with an auth service, a tampered token and none get 401.
+# check_row ID PROXY AUTH TOKENS: through the proxy, a valid token gets 200 with its user id at
+# the upstream (none: 200, no identity; direct: the gateway's 200 and X-Clerk-User-Id); with an
+# auth service, a tampered token and none get 401.
 check_row() {
-  local id=$1 auth=$2 file="$WORK/tokens-$3.txt" token got want status url="http://127.0.0.1:$PORT_PROXY$APP_PATH"
+  local id=$1 proxy=$2 auth=$3 file="$WORK/tokens-$4.txt" token got want status url
+  url=$(row_url "$proxy")
   for token in "$(head -n 1 "$file")" "$(tail -n 1 "$file")"; do
-    got=$(curl -s --max-time 5 -w '%{http_code}' -H "Authorization: Bearer $token" "$url" | tr '\n' ' ')
+    if [[ "$proxy" == direct ]]; then
+      got=$(curl -s --max-time 5 -o /dev/null -D - -w '%{http_code}' -H "Authorization: Bearer $token" "$url" \
+        | tr -d '\r' | awk -F': ' 'tolower($1) == "x-clerk-user-id" { id = $2 } END { print id " " $0 }')
+    else
+      got=$(curl -s --max-time 5 -w '%{http_code}' -H "Authorization: Bearer $token" "$url" | tr '\n' ' ')
+    fi
     want=" 200"
     [[ "$auth" == none ]] || want="$(token_sub "$token") 200"
     [[ "$got" == "$want" ]] || die "$id: a valid token got '$got' through the proxy, expected '$want'"
@@ -352,19 +374,20 @@ measure_row() {
 measure_row_once() {
   local id=$1 round=$2 proxy auth tokens baseline
   read -r proxy auth tokens baseline <<<"$(row_spec "$id")"
-  local dir="$WORK/$MODE/$id.r$round" file="$WORK/tokens-$tokens.txt" url="http://127.0.0.1:$PORT_PROXY$APP_PATH"
+  local dir="$WORK/$MODE/$id.r$round" file="$WORK/tokens-$tokens.txt" url
+  url=$(row_url "$proxy")
   rm -rf "$dir" && mkdir -p "$dir"
   start_auth "$auth" "$dir/auth.log"
   start_proxy "$proxy" "$auth" "$dir"
-  check_row "$id" "$auth" "$tokens"
+  check_row "$id" "$proxy" "$auth" "$tokens"
   # The checks' own 401s are not measured responses (nginx appends: truncating is safe).
   [[ -f "$dir/not-2xx.log" ]] && : >"$dir/not-2xx.log"
 
   wait_quiet
   log "$id (round $round of $ROUNDS, $MODE): $proxy, auth $auth, $tokens token(s): warm-up $WARMUP, $DURATION at saturation, $LAT_DURATION at light load"
   wrk_warm "$WRK_THREADS" "$CONNECTIONS" "$WARMUP" "$url" "$file"
-  local groups=("$PROXY_PID" "$UPSTREAM_PID") snap0 snap1 t0 t1
-  [[ -n "$AUTH_PID" ]] && groups+=("$AUTH_PID")
+  # The proxy, the upstream, the auth service (-1, which names no process group, for none).
+  local groups=("${PROXY_PID:--1}" "$UPSTREAM_PID" "${AUTH_PID:--1}") snap0 snap1 t0 t1
   snap0=$(python3 "$CPU_PY" snapshot "${groups[@]}")
   t0=$(date +%s.%N)
   wrk_measure "$dir/wrk.txt" "$WRK_THREADS" "$CONNECTIONS" "$DURATION" "$url" "$file"
@@ -374,7 +397,6 @@ measure_row_once() {
   wrk_s=$(wrk_cpu "$dir/wrk.txt")
   read -r other proxy_cpu upstream_cpu auth_cpu < <(python3 "$CPU_PY" other "$snap0" "$snap1" "$wrk_s" \
     "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
-  auth_cpu=${auth_cpu:-0}
   wrk_measure "$dir/lat.txt" 1 "$LAT_CONNECTIONS" "$LAT_DURATION" "$url" "$file"
   local json lat
   json=$(wrk_json "$dir/wrk.txt")
