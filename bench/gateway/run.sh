@@ -193,20 +193,11 @@ ensure_wrk
 tools=(curl cargo python3 node npm setsid)
 [[ "$PIN" == 0 ]] || tools+=(taskset)
 require_tools "${tools[@]}"
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=9)?0:1)' \
-  || die "node $(node --version) is too old: @clerk/backend needs >= 20.9"
+require_node
 [[ "$PIN" == 0 ]] || check_pin_cpus "$PIN_SERVER_CPU" "$PIN_WRK_CPU"
 [[ "$ENVOY" != 1 || -x "$ENVOY_BIN" ]] || die "$ENVOY_BIN is missing (gateway/tests/proxies/install.sh)"
 
-if [[ "$SKIP_BUILD" != 1 ]]; then
-  log "building clerk-gateway (release)"
-  (cd "$ROOT" && cargo build --release -p clerk-gateway)
-  build_mint
-fi
-TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-GATEWAY="$TARGET_DIR/release/clerk-gateway"
-[[ -x "$GATEWAY" ]] || die "$GATEWAY is missing: build it (or unset SKIP_BUILD)"
+GATEWAY=$(release_binary clerk-gateway)
 
 log "Node auth service: npm ci in bench/load"
 (cd "$LOAD" && npm ci --no-audit --no-fund --loglevel=error) >&2

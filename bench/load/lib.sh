@@ -193,13 +193,34 @@ build_mint() {
   cargo build --release --manifest-path "$MINT_MANIFEST"
 }
 
-# mint_binary: where cargo put it (CARGO_TARGET_DIR is honoured).
-mint_binary() {
-  local dir
-  dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$MINT_MANIFEST" 2>/dev/null \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])') \
-    || die "cargo metadata failed for $MINT_MANIFEST"
-  printf '%s/release/bench-mint\n' "$dir"
+# target_dir MANIFEST: where cargo puts that project's builds (CARGO_TARGET_DIR is honoured).
+target_dir() {
+  cargo metadata --format-version 1 --no-deps --manifest-path "$1" 2>/dev/null \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' \
+    || die "cargo metadata failed for $1"
+}
+
+# mint_binary: the token minter's path.
+mint_binary() { printf '%s/release/bench-mint\n' "$(target_dir "$MINT_MANIFEST")"; }
+
+# release_binary PACKAGE: builds the workspace's PACKAGE (release) and the token minter, unless
+# SKIP_BUILD=1, and prints the binary's path; dies if it is not there.
+release_binary() {
+  local package=$1 binary
+  if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    log "building $package (release)"
+    (cd "$ROOT" && cargo build --release -p "$package") >&2
+    build_mint >&2
+  fi
+  binary="$(target_dir "$ROOT/Cargo.toml")/release/$package"
+  [[ -x "$binary" ]] || die "$binary is missing: build it (or unset SKIP_BUILD)"
+  printf '%s\n' "$binary"
+}
+
+# require_node: @clerk/backend needs Node.js 20.9 or later.
+require_node() {
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=9)?0:1)' \
+    || die "node $(node --version) is too old: @clerk/backend needs >= 20.9"
 }
 
 # mint_tokens DIR N...: a fresh RSA key pair and token pools of N tokens (prefixes of the

@@ -280,8 +280,7 @@ ensure_wrk
 tools=(curl cargo python3 node npm setsid)
 [[ "$PIN" == 0 ]] || tools+=(taskset)
 require_tools "${tools[@]}"
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=9)?0:1)' \
-  || die "node $(node --version) is too old: @clerk/backend needs >= 20.9"
+require_node
 
 [[ "$PIN" == 0 ]] || check_pin_cpus "$PIN_SERVER_CPU" "$PIN_WRK_CPU"
 
@@ -289,15 +288,7 @@ mkdir -p "$WORK"
 rm -rf "$WORK/results" "$WORK/results-pinned"
 printf '%s\n' "${MODES[@]}" >"$WORK/modes.txt"
 
-if [[ "$SKIP_BUILD" != 1 ]]; then
-  log "building api-server (release)"
-  (cd "$ROOT" && cargo build --release -p api-server)
-  build_mint
-fi
-TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-API_SERVER="$TARGET_DIR/release/api-server"
-[[ -x "$API_SERVER" ]] || die "$API_SERVER is missing: build it (or unset SKIP_BUILD)"
+API_SERVER=$(release_binary api-server)
 
 log "Python peer: $VENV"
 if [[ ! -x "$VENV/bin/python" ]]; then
