@@ -1,13 +1,14 @@
 """Renders a shipped proxy snippet (gateway/deploy/) for bench/gateway/run.sh.
 
-    python3 render.py nginx|envoy SNIPPET OUT AUTH_ADDR UPSTREAM_ADDR PORT [no-auth]
+    python3 render.py nginx|envoy|envoy-grpc SNIPPET OUT AUTH_ADDR UPSTREAM_ADDR PORT [no-auth]
 
 Replaces the snippet's placeholders (the gateway on 127.0.0.1:8090, the upstream on
 127.0.0.1:9000, the proxy on 8080) exactly as the gateway's proxy tests do; each must be there,
 or the benchmark would run a configuration of its own. `no-auth` turns the decision off and
 changes nothing else, so that the no-auth row differs from the auth rows only by the auth hop:
 nginx `auth_request off;` in place of `auth_request /_clerk_auth;`; Envoy's ext_authz filter
-disabled for the route (`ExtAuthzPerRoute` with `disabled: true`).
+disabled for the route (`ExtAuthzPerRoute` with `disabled: true`); envoy-grpc (gRPC ext_authz)
+has no such variant, its baseline being the HTTP file's.
 """
 
 import re
@@ -31,6 +32,14 @@ elif kind == "envoy":
         ("port_value: 9000", f"port_value: {upstream_port}"),
         ("port_value: 8080", f"port_value: {port}"),
     ]
+elif kind == "envoy-grpc":
+    replacements = [
+        ("port_value: 8090", f"port_value: {auth_port}"),
+        ("port_value: 9000", f"port_value: {upstream_port}"),
+        ("port_value: 8080", f"port_value: {port}"),
+    ]
+    if no_auth:
+        sys.exit("render.py: envoy-grpc has no no-auth variant (use envoy's)")
 else:
     sys.exit(f"render.py: unknown proxy {kind}")
 

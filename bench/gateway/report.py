@@ -42,16 +42,16 @@ AUTH = {
     "node": "Node `authenticateRequest` (1 process)",
     "node2": "Node `authenticateRequest` (cluster, 2 processes)",
 }
-PROXY = {"nginx": "nginx `auth_request`", "envoy": "Envoy HTTP `ext_authz`"}
+PROXY = {"nginx": "nginx `auth_request`", "envoy": "Envoy HTTP `ext_authz`", "envoy-grpc": "Envoy gRPC `ext_authz`"}
 # The rows whose targets the issue sets: the gateway on its usual pool (the cache-overflow row
 # is informative).
-TARGET_ROWS = {"nginx-gateway", "envoy-gateway"}
+TARGET_ROWS = {"nginx-gateway", "envoy-gateway", "envoy-grpc-gateway"}
 
 
 def describe(r):
     if r["proxy"] == "direct":
         return "wrk → clerk-gateway `/auth-request`, no proxy (informative)"
-    proxy = {"nginx": "nginx", "envoy": "Envoy"}[r["proxy"]]
+    proxy = {"nginx": "nginx", "envoy": "Envoy", "envoy-grpc": "Envoy"}[r["proxy"]]
     if r["auth"] == "none":
         return f"{proxy} → upstream, no auth"
     return f"{PROXY[r['proxy']]} → {AUTH[r['auth']]} → upstream"

@@ -23,10 +23,13 @@
 #   envoy-none          Envoy → upstream, no auth: gateway/deploy/envoy.yaml with its ext_authz
 #                       filter disabled for the route (ENVOY=1)
 #   envoy-gateway       Envoy HTTP `ext_authz` → clerk-gateway → upstream (gateway/deploy/envoy.yaml)
+#   envoy-grpc-gateway  Envoy gRPC `ext_authz` → clerk-gateway (its Check service over HTTP/2 on
+#                       the same port) → upstream (gateway/deploy/envoy-grpc.yaml; baseline:
+#                       envoy-none, the HTTP file without its decision)
 #   gateway-direct      wrk → clerk-gateway's /auth-request, no proxy (informative: what a
 #                       decision costs the gateway when it alone is under load)
-# A row's id is PROXY-AUTH[-big]; its baseline is PROXY-none (see row_spec to add one: a new
-# proxy configuration, such as Envoy's gRPC ext_authz, is a case in start_proxy).
+# A row's id is PROXY-AUTH[-big]; its baseline is the no-auth row of the same proxy (see
+# row_spec to add one: a new proxy configuration is a case in start_proxy and render.py).
 #
 # What it does, by itself on a fresh Debian machine (as root):
 #  1. installs wrk (apt) and the proxies (gateway/tests/proxies/install.sh: nginx from Debian,
@@ -114,7 +117,7 @@ BENCH_NAME=bench/gateway/run.sh
 
 DEFAULT_ROWS="nginx-none nginx-gateway nginx-gateway-big nginx-node"
 [[ "$NODE_CLUSTER" == 1 ]] && DEFAULT_ROWS+=" nginx-node2"
-[[ "$ENVOY" == 1 ]] && DEFAULT_ROWS+=" envoy-none envoy-gateway"
+[[ "$ENVOY" == 1 ]] && DEFAULT_ROWS+=" envoy-none envoy-gateway envoy-grpc-gateway"
 DEFAULT_ROWS+=" gateway-direct"
 ROWS=${ROWS:-$DEFAULT_ROWS}
 
@@ -143,6 +146,7 @@ row_spec() {
     nginx-node2) echo "nginx node2 $POOL nginx-none" ;;
     envoy-none) echo "envoy none $POOL envoy-none" ;;
     envoy-gateway) echo "envoy gateway $POOL envoy-none" ;;
+    envoy-grpc-gateway) echo "envoy-grpc gateway $POOL envoy-none" ;;
     gateway-direct) echo "direct gateway $POOL gateway-direct" ;;
     *) die "unknown row '$1' (see ROWS)" ;;
   esac
@@ -289,7 +293,7 @@ row_url() {
   fi
 }
 
-# start_proxy nginx|envoy|direct AUTH DIR: the shipped snippet, rendered; with AUTH none, the
+# start_proxy nginx|envoy|envoy-grpc|direct AUTH DIR: the shipped snippet, rendered; with AUTH none, the
 # same with the decision turned off (render.py); direct: none.
 start_proxy() {
   local proxy=$1 auth=$2 dir=$3 variant=()
@@ -306,8 +310,8 @@ start_proxy() {
       start_group PROXY_PID "$dir/stderr.log" ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} \
         "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
       ;;
-    envoy)
-      python3 "$HERE/render.py" envoy "$ROOT/gateway/deploy/envoy.yaml" "$dir/envoy.yaml" \
+    envoy | envoy-grpc)
+      python3 "$HERE/render.py" "$proxy" "$ROOT/gateway/deploy/$proxy.yaml" "$dir/envoy.yaml" \
         "127.0.0.1:$PORT_AUTH" "127.0.0.1:$PORT_UPSTREAM" "$PORT_PROXY" ${variant[@]+"${variant[@]}"}
       start_group PROXY_PID "$dir/stderr.log" ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} \
         "$ENVOY_BIN" -c "$dir/envoy.yaml" --concurrency "$WORKERS" --disable-hot-restart -l warning
