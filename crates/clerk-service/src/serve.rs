@@ -28,6 +28,9 @@
 //!   connection closed (hyper's `max_header_size`);
 //! - at most [`Limits::max_connections`] connections at once, of either protocol: beyond, the
 //!   server stops accepting (new connections wait in the kernel's backlog) until some close.
+//! - every connection has `TCP_NODELAY` set, so that an HTTP/2 answer's frames (a gRPC answer
+//!   is at least three writes) are not held back by Nagle's algorithm until the client's
+//!   delayed ACK.
 //!
 //! On HTTP/2 the same limits mean (see `StreamWatch`):
 //! - the connection preface and the first request's headers must arrive within
@@ -306,6 +309,13 @@ async fn accept(
         .await
         .map_err(|_| io::Error::other("the connection slots are closed"))?;
     let (stream, _peer) = listener.accept().await?;
+    // No Nagle: an HTTP/2 answer is several writes (HEADERS, DATA, then trailers for gRPC),
+    // and with Nagle on, the second waits for the ACK of the first, which the peer delays up
+    // to 40 ms (measured: Envoy's gRPC ext_authz at a p99 of 33 ms when idle). HTTP/1.1
+    // answers are one write either way (`writev(false)` above).
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(error = %err, "setting TCP_NODELAY failed");
+    }
     Ok((slot, stream))
 }
 
@@ -795,5 +805,21 @@ pub fn raise_open_file_limit(max_connections: usize) {
             }
         }
         Err(err) => tracing::warn!(error = %err, "cannot raise the open-file limit"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_have_nagle_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
+        let slots = Arc::new(Semaphore::new(1));
+        let (_slot, stream) = accept(&listener, &slots).await.unwrap();
+        assert!(stream.nodelay().unwrap());
+        drop(client.await.unwrap());
     }
 }
