@@ -9,32 +9,24 @@ auth) round by round, over the rounds in which neither was disturbed (all rounds
 there is none), and show the median over those rounds with their range.
 """
 
-import json
 import os
 import re
-import shlex
 import statistics
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "load"))
+import rounds as rounds_lib  # noqa: E402
+
 results_dir = Path(os.environ["RESULTS_DIR"])
-env = {}
-for line in (results_dir / "meta.env").read_text().splitlines():
-    for word in shlex.split(line):
-        key, _, value = word.partition("=")
-        env[key] = value
+env = rounds_lib.read_meta(results_dir)
 pinned = env["MODE"] == "pinned"
 quick = env.get("BENCH_QUICK") == "1"
 disturbed_pct = float(env.get("QUIET_MAX", "10"))
 label = (f"pinned: proxy, auth service and upstream on CPU {env['PIN_SERVER_CPU']}, wrk on CPU {env['PIN_WRK_CPU']}"
          if pinned else "cores shared by wrk and the servers")
 
-order = (results_dir / "order.txt").read_text().split()
-rounds = {}  # id -> {round: result}
-for run_id in order:
-    rounds[run_id] = {}
-    for path in sorted(results_dir.glob(f"{run_id}.r*.json")):
-        r = json.loads(path.read_text())
-        rounds[run_id][r["round"]] = r
+order, rounds = rounds_lib.read_rounds(results_dir)  # id -> {round: result}
 
 AUTH = {
     "none": "no auth",
@@ -58,17 +50,15 @@ def describe(r):
 
 
 def quiet(r):
-    return r["other_cpu_pct"] <= disturbed_pct
+    return rounds_lib.quiet(r, disturbed_pct)
 
 
 def kept(run_id):
-    rs = list(rounds[run_id].values())
-    return [r for r in rs if quiet(r)] or rs
+    return rounds_lib.kept(rounds[run_id], disturbed_pct)
 
 
 def median_round(run_id):
-    rs = sorted(kept(run_id), key=lambda r: r["wrk"]["rps"])
-    return rs[(len(rs) - 1) // 2]
+    return rounds_lib.median_round(rounds[run_id], disturbed_pct)
 
 
 def per_req_us(r, key):

@@ -8,18 +8,16 @@ rounds. The ratios compare each app with `noauth` round by round (rounds in whic
 disturbed, or all, flagged, if there is none): their median and range.
 """
 
-import json
 import os
-import shlex
 import statistics
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "load"))
+import rounds as rounds_lib  # noqa: E402
+
 results_dir = Path(os.environ["RESULTS_DIR"])
-env = {}
-for line in (results_dir / "meta.env").read_text().splitlines():
-    for word in shlex.split(line):
-        key, _, value = word.partition("=")
-        env[key] = value
+env = rounds_lib.read_meta(results_dir)
 quick = env.get("BENCH_QUICK") == "1"
 disturbed_pct = float(env.get("QUIET_MAX", "10"))
 pinned = env["PIN"] == "1"
@@ -34,27 +32,19 @@ DESCRIBE = {
     "fastapi_clerk_auth": "fastapi-clerk-auth `ClerkHTTPBearer` (PyJWKClient, JWKS cached)",
 }
 
-order = (results_dir / "order.txt").read_text().split()
-rounds = {}
-for app in order:
-    rounds[app] = {}
-    for path in sorted(results_dir.glob(f"{app}.r*.json")):
-        r = json.loads(path.read_text())
-        rounds[app][r["round"]] = r
+order, rounds = rounds_lib.read_rounds(results_dir)  # id -> {round: result}
 
 
 def quiet(r):
-    return r["other_cpu_pct"] <= disturbed_pct
+    return rounds_lib.quiet(r, disturbed_pct)
 
 
 def kept(app):
-    rs = list(rounds[app].values())
-    return [r for r in rs if quiet(r)] or rs
+    return rounds_lib.kept(rounds[app], disturbed_pct)
 
 
 def median_round(app):
-    rs = sorted(kept(app), key=lambda r: r["wrk"]["rps"])
-    return rs[(len(rs) - 1) // 2]
+    return rounds_lib.median_round(rounds[app], disturbed_pct)
 
 
 def cpu_us(r):
