@@ -27,7 +27,7 @@ use clerk_auth::{
 use http::{HeaderMap, HeaderName, HeaderValue};
 use pyo3::exceptions::{PyException, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyType};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
@@ -123,21 +123,65 @@ fn config_error(err: clerk_auth::ConfigError) -> PyErr {
     PyValueError::new_err(err.to_string())
 }
 
+/// Which headers [`header_map`] keeps.
+#[derive(Clone, Copy)]
+pub(crate) enum Keep {
+    /// Every header (a webhook's signature covers `svix-*`/`webhook-*` headers).
+    All,
+    /// `Authorization` and `Cookie`: all that finding a session token reads
+    /// (`clerk_auth::request`). The others are not converted at all, so a request with many
+    /// headers costs no more than one with two.
+    Credentials,
+}
+
+impl Keep {
+    fn keeps(self, name: &[u8]) -> bool {
+        match self {
+            Keep::All => true,
+            Keep::Credentials => {
+                name.eq_ignore_ascii_case(b"authorization") || name.eq_ignore_ascii_case(b"cookie")
+            }
+        }
+    }
+}
+
+/// A header name or value given as `str` or as `bytes`, as its bytes (a `str` as UTF-8).
+fn header_part<'a>(part: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+    if let Ok(bytes) = part.cast::<PyBytes>() {
+        return Ok(bytes.as_bytes());
+    }
+    match part.cast::<PyString>() {
+        Ok(text) => Ok(text.to_str()?.as_bytes()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "a header name or value must be str or bytes, not {}",
+            part.get_type().name()?
+        ))),
+    }
+}
+
 /// A `headers` argument as a `HeaderMap`: a mapping (its `items()`, so Starlette's `Headers`
-/// keeps repeated headers) or an iterable of `(name, value)` pairs. Headers that are not
-/// valid HTTP are left out, as a server would have refused them.
-pub(crate) fn header_map(headers: &Bound<'_, PyAny>) -> PyResult<HeaderMap> {
-    let pairs = if headers.hasattr("items")? {
-        headers.call_method0("items")?
-    } else {
+/// keeps repeated headers) or an iterable of `(name, value)` pairs, each `str` or `bytes`: an
+/// ASGI scope's `scope["headers"]` is read as it is, with nothing decoded in Python. Headers
+/// that are not valid HTTP are left out, as a server would have refused them.
+pub(crate) fn header_map(headers: &Bound<'_, PyAny>, keep: Keep) -> PyResult<HeaderMap> {
+    // A list (an ASGI scope's) is taken as it is without asking for `items`: a failed
+    // attribute lookup raises and clears an AttributeError, which would cost more than the
+    // rest of a cached verification.
+    let pairs = if headers.is_instance_of::<PyList>() || !headers.hasattr("items")? {
         headers.clone()
+    } else {
+        headers.call_method0("items")?
     };
     let mut map = HeaderMap::new();
     for pair in pairs.try_iter()? {
-        let (name, value): (String, String) = pair?.extract()?;
+        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair?.extract()?;
+        let name = header_part(&name)?;
+        if !keep.keeps(name) {
+            continue;
+        }
         if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
+            HeaderName::from_bytes(name),
+            HeaderValue::from_bytes(header_part(&value)?),
         ) {
             map.append(name, value);
         }
@@ -472,7 +516,7 @@ impl Verifier {
     /// Finds the request's session token (Bearer header, else the `__session` cookie) and
     /// verifies it.
     fn verify_request(&self, py: Python<'_>, headers: &Bound<'_, PyAny>) -> PyResult<Auth> {
-        let fut = self.request_future(header_map(headers)?)?;
+        let fut = self.request_future(header_map(headers, Keep::Credentials)?)?;
         self.session(py, fut)
     }
 
@@ -488,7 +532,7 @@ impl Verifier {
         py: Python<'_>,
         headers: &Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
-        let fut = self.request_future(header_map(headers)?)?;
+        let fut = self.request_future(header_map(headers, Keep::Credentials)?)?;
         self.pending_or_auth(py, fut)
     }
 

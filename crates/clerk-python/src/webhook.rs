@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 use serde_json::Value;
 
-use crate::{header_map, json_to_py, object_to_py};
+use crate::{header_map, json_to_py, object_to_py, Keep};
 
 pyo3::create_exception!(
     _native,
@@ -103,7 +103,7 @@ impl Webhook {
         headers: &Bound<'_, PyAny>,
         body: &[u8],
     ) -> PyResult<WebhookEvent> {
-        let headers = header_map(headers)?;
+        let headers = header_map(headers, Keep::All)?;
         // The HMAC over up to `max_body_bytes` runs with the GIL released.
         let verified = py.detach(|| {
             let event = self.inner.verify_event(&headers, body)?;

@@ -37,6 +37,27 @@ def test_verify_request_bearer_then_cookie(emulator: dict[str, str]) -> None:
     assert (err.value.reason, err.value.status) == ("session-token-missing", 401)
 
 
+def test_verify_request_reads_asgi_scope_headers_as_bytes(public_pem: str, mint) -> None:
+    v = Verifier(jwt_key=public_pem, issuer=ISSUER)
+    token = mint()
+    # An ASGI scope's headers: lowercase bytes names, bytes values, other headers around.
+    scope_headers = [
+        (b"host", b"api.example.com"),
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"user-agent", b"\xff not utf-8 \xfe"),
+    ]
+    assert v.verify_request(scope_headers).user_id == "user_minted"
+    cookie_only = [(b"cookie", f"theme=dark; __session={token}".encode())]
+    assert v.verify_request(cookie_only).session_id == "sess_minted"
+    # Two Authorization headers are still refused, whatever the spelling of their names.
+    doubled = [(b"authorization", f"Bearer {token}".encode()), ("Authorization", "Bearer x")]
+    with pytest.raises(ClerkAuthError) as err:
+        v.verify_request(doubled)
+    assert err.value.reason == "multiple-authorization-headers"
+    with pytest.raises(TypeError, match="str or bytes, not int"):
+        v.verify_request([(b"authorization", 7)])
+
+
 def test_wrong_issuer_is_refused(emulator: dict[str, str]) -> None:
     v = Verifier(jwks_url=emulator["jwks_url"], issuer="https://other.example")
     with pytest.raises(ClerkAuthError) as err:

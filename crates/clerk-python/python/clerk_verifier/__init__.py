@@ -38,39 +38,44 @@ __all__ = [
     "verify_webhook",
 ]
 
-Headers = Union[Mapping[str, str], Iterable["tuple[str, str]"]]
+Headers = Union[Mapping[str, str], Iterable["tuple[str, str]"], Iterable["tuple[bytes, bytes]"]]
 
 
-async def _finish(result: Any) -> Any:
-    """Waits for a ``Pending`` from a worker thread; anything else is returned as is."""
-    if not isinstance(result, Pending):
-        return result
+async def _wait(pending: Pending) -> Any:
+    """Waits for a ``Pending`` (a key fetch) from a worker thread."""
     try:
         import anyio.to_thread
     except ImportError:  # no anyio: plain asyncio
         import asyncio
 
-        return await asyncio.to_thread(result.wait)
-    return await anyio.to_thread.run_sync(result.wait)
+        return await asyncio.to_thread(pending.wait)
+    return await anyio.to_thread.run_sync(pending.wait)
 
 
 class Verifier(_native.Verifier):
-    """A session token verifier (thread-safe; build one per process and share it)."""
+    """A session token verifier (thread-safe; build one per process and share it).
+
+    The ``*_async`` methods answer a cache hit (or any verification with a PEM key) in the
+    call itself, and await a worker thread only for a key fetch."""
 
     async def verify_async(self, token: str) -> Auth:
         """``verify`` that never blocks the event loop (asyncio or trio)."""
-        return cast(Auth, await _finish(self.start_verify(token)))
+        result = self.start_verify(token)
+        return cast(Auth, await _wait(result) if type(result) is Pending else result)
 
     async def verify_request_async(self, headers: Headers) -> Auth:
-        """``verify_request`` that never blocks the event loop."""
-        return cast(Auth, await _finish(self.start_verify_request(headers)))
+        """``verify_request`` that never blocks the event loop. ``headers`` may also be an
+        ASGI scope's ``scope["headers"]`` (``bytes`` pairs), read as they are."""
+        result = self.start_verify_request(headers)
+        return cast(Auth, await _wait(result) if type(result) is Pending else result)
 
     async def authenticate_async(
         self, token: str, accepts_token: Union[str, list[str], None] = None
     ) -> Union[Auth, MachineAuth]:
         """``authenticate`` that never blocks the event loop."""
+        result = self.start_authenticate(token, accepts_token)
         return cast(
-            Union[Auth, MachineAuth], await _finish(self.start_authenticate(token, accepts_token))
+            Union[Auth, MachineAuth], await _wait(result) if type(result) is Pending else result
         )
 
     async def prefetch_async(self) -> None:

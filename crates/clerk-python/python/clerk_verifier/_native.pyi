@@ -15,7 +15,7 @@ __all__ = [
     "WebhookEvent",
 ]
 
-_Headers = Union[Mapping[str, str], Iterable[tuple[str, str]]]
+_Headers = Union[Mapping[str, str], Iterable[tuple[str, str]], Iterable[tuple[bytes, bytes]]]
 _Accepts = Union[str, list[str], None]
 
 class ClerkAuthError(Exception):

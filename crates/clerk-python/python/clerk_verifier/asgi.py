@@ -55,13 +55,9 @@ class ClerkMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in scope.get("headers", ())
-        ]
         auth: Optional[Auth]
         try:
-            auth = await self.verifier.verify_request_async(headers)
+            auth = await self.verifier.verify_request_async(scope.get("headers", ()))
         except ClerkAuthError as err:
             if not (self.optional and err.reason == "session-token-missing"):
                 await self._refuse(scope, receive, send, err)

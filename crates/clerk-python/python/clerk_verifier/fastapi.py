@@ -109,12 +109,14 @@ class ClerkAuth(SecurityBase):
     async def authenticate(self, conn: HTTPConnection) -> Optional[Auth]:
         """The request's session (``None`` when optional and no token), or raises."""
         try:
-            auth = await self.verifier.verify_request_async(conn.headers.items())
+            # The scope's raw headers, read in Rust (nothing decoded here).
+            auth = await self.verifier.verify_request_async(conn.scope["headers"])
         except ClerkAuthError as err:
             if not self.auto_error and err.reason == "session-token-missing":
                 return None
             raise self._refuse(conn, err) from None
-        conn.state.auth = auth
+        # What ``conn.state.auth = auth`` does (Starlette's ``State`` wraps this dict).
+        conn.scope.setdefault("state", {})["auth"] = auth
         return auth
 
     def check(self, conn: HTTPConnection, auth: Auth, **conditions: Optional[str]) -> None:
@@ -127,7 +129,7 @@ class ClerkAuth(SecurityBase):
         self, conn: HTTPConnection, security_scopes: SecurityScopes
     ) -> Optional[Auth]:
         auth = await self.authenticate(conn)
-        if auth is not None:
+        if auth is not None and security_scopes.scopes:
             for scope in security_scopes.scopes:
                 kind, sep, value = scope.partition(":")
                 if not sep or kind not in SCOPE_KINDS:

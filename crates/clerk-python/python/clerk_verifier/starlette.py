@@ -96,7 +96,7 @@ class ClerkBackend(AuthenticationBackend):
         self, conn: HTTPConnection
     ) -> Optional[tuple[AuthCredentials, BaseUser]]:
         try:
-            auth = await self.verifier.verify_request_async(conn.headers.items())
+            auth = await self.verifier.verify_request_async(conn.scope["headers"])
         except ClerkAuthError as err:
             if err.reason == "session-token-missing":
                 return None
