@@ -6,6 +6,9 @@ answering `{"user_id": ...}`, under each way of authenticating it. `BENCH_APP` p
                       user id): what FastAPI's dependency machinery alone costs
   ours                clerk-verifier's `Depends(ClerkAuth(...))`, verifying with the PEM key
                       (no JWKS fetch): Clerk's checks, and its verified-token cache
+  ours_middleware     the same Verifier in clerk-verifier's ASGI `ClerkMiddleware`, added with
+                      `app.add_middleware`; the route reads `request.state.auth` (no `Depends`:
+                      FastAPI's dependency machinery is not involved)
   pyjwt               the fair hand-written baseline: `HTTPBearer()` and PyJWT's `jwt.decode`
                       with the public key parsed once at start (a JWKS fetched once and cached),
                       checking what Clerk checks that PyJWT can (exp, nbf, iat with 5 s leeway,
@@ -64,6 +67,27 @@ elif APP == "ours":
     async def protected_ours(auth: Auth = Depends(clerk)) -> dict[str, Any]:
         return {"user_id": auth.user_id}
 
+elif APP == "ours_middleware":
+    from fastapi import Request
+
+    from clerk_verifier import Verifier
+    from clerk_verifier.asgi import ClerkMiddleware
+
+    with open(os.environ["CLERK_JWT_KEY_FILE"], encoding="ascii") as f:
+        pem = f.read()
+    app.add_middleware(
+        ClerkMiddleware,
+        verifier=Verifier(
+            jwt_key=pem,
+            issuer=os.environ["CLERK_ISSUER"],
+            authorized_parties=[os.environ["CLERK_AZP"]],
+        ),
+    )
+
+    @app.get("/protected")
+    async def protected_ours_middleware(request: Request) -> dict[str, Any]:
+        return {"user_id": request.state.auth.user_id}
+
 elif APP == "pyjwt":
     import jwt
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -113,4 +137,6 @@ elif APP == "fastapi_clerk_auth":
         return {"user_id": credentials.decoded["sub"]}
 
 else:
-    raise SystemExit(f"BENCH_APP={APP!r}: expected noauth, noop, ours, pyjwt or fastapi_clerk_auth")
+    raise SystemExit(
+        f"BENCH_APP={APP!r}: expected noauth, noop, ours, ours_middleware, pyjwt or fastapi_clerk_auth"
+    )

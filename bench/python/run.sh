@@ -13,6 +13,8 @@
 #   noauth              no authentication (the baseline of every ratio)
 #   noop                a `Depends` that does nothing: FastAPI's dependency machinery alone
 #   ours                clerk-verifier's `Depends(ClerkAuth(Verifier(jwt_key=PEM, ...)))`
+#   ours_middleware     clerk-verifier's ASGI `ClerkMiddleware` on the app (same Verifier); the
+#                       route reads `request.state.auth`: no `Depends` at all
 #   pyjwt               `HTTPBearer()` + PyJWT `jwt.decode` with the key parsed once (the fair
 #                       hand-written baseline)
 #   fastapi_clerk_auth  fastapi-clerk-auth 0.0.9, `ClerkHTTPBearer(ClerkConfig(jwks_url=...))`
@@ -63,7 +65,7 @@ WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-32}
 POOL=${POOL:-1000}
 ROUNDS=${ROUNDS:-3}
-APPS=${APPS:-noauth noop ours pyjwt fastapi_clerk_auth}
+APPS=${APPS:-noauth noop ours ours_middleware pyjwt fastapi_clerk_auth}
 BASE_PORT=${BASE_PORT:-18280}
 SKIP_BUILD=${SKIP_BUILD:-0}
 QUIET_MAX=${QUIET_MAX:-10}
@@ -180,7 +182,9 @@ start_app() {
   start_group APP_PID "$logfile" env "BENCH_APP=$app" "${APP_ENV[@]}" ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} \
     "$VENV/bin/uvicorn" --app-dir "$HERE" apps:app --host 127.0.0.1 --port "$PORT_APP" \
     --workers "$WORKERS" --no-access-log --log-level warning
-  wait_http "$app" "$APP_PID" "http://127.0.0.1:$PORT_APP/openapi.json" "$logfile"
+  # Behind the middleware every path needs a token: any answer means uvicorn is up.
+  wait_http "$app" "$APP_PID" "http://127.0.0.1:$PORT_APP/openapi.json" "$logfile" \
+    "$([[ "$app" == ours_middleware ]] && echo any || echo 200)"
 }
 
 # check_app APP: a valid token gets its user id; with authentication, a tampered token and no
