@@ -97,3 +97,26 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await down(scope, receive, send)
     else:
         await required(scope, receive, send)
+
+# ---- FastAPI with the plain middleware, as the package README writes it ----
+
+from fastapi import FastAPI, Request as FastAPIRequest  # noqa: E402
+
+fastapi_api = FastAPI()
+fastapi_api.add_middleware(ClerkMiddleware)  # Verifier.from_env()
+
+
+@fastapi_api.get("/me")
+async def fastapi_me(request: FastAPIRequest) -> dict[str, Any]:
+    return {"user_id": request.state.auth.user_id}
+
+
+fastapi_outer = FastAPI()
+
+
+@fastapi_outer.get("/healthz")
+async def fastapi_healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+fastapi_outer.mount("/v1", fastapi_api)

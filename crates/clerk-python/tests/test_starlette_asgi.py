@@ -41,6 +41,12 @@ def asgi_server(clerk_emulator: Emulator) -> Iterator[str]:
         yield base
 
 
+@pytest.fixture(scope="module")
+def fastapi_middleware_server(clerk_emulator: Emulator) -> Iterator[str]:
+    with uvicorn("asgi_apps:fastapi_outer", app_env(clerk_emulator)) as base:
+        yield base
+
+
 def assert_refused_401(r: httpx.Response, reason: str) -> None:
     assert r.status_code == 401, r.text
     assert r.headers["www-authenticate"] == INVALID
@@ -210,3 +216,20 @@ def test_same_refusal_body_in_every_adapter(
         a.json(),
         {"WWW-Authenticate": a.headers["www-authenticate"]},
     )
+
+
+# ---- FastAPI with the plain middleware ----
+
+
+def test_fastapi_app_behind_the_middleware_mounted_under_a_prefix(
+    fastapi_middleware_server: str, clerk_token
+) -> None:
+    base = fastapi_middleware_server
+    r = httpx.get(f"{base}/v1/me", headers=bearer(clerk_token(user_id="user_mw")))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"user_id": "user_mw"}
+    assert_refused_401(httpx.get(f"{base}/v1/me"), "session-token-missing")
+    assert_refused_401(httpx.get(f"{base}/v1/me", headers=bearer("garbage")), "token-invalid")
+    # The protected app's own documents need a token too; the outer app's routes do not.
+    assert_refused_401(httpx.get(f"{base}/v1/openapi.json"), "session-token-missing")
+    assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
