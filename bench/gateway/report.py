@@ -31,6 +31,7 @@ order, rounds = rounds_lib.read_rounds(results_dir)  # id -> {round: result}
 AUTH = {
     "none": "no auth",
     "gateway": "clerk-gateway",
+    "static": "a static 200 (nginx; no decision, informative)",
     "node": "Node `authenticateRequest` (1 process)",
     "node2": "Node `authenticateRequest` (cluster, 2 processes)",
 }

@@ -15,6 +15,10 @@
 #   nginx-gateway       nginx `auth_request` → clerk-gateway → upstream (gateway/deploy/nginx.conf)
 #   nginx-gateway-big   the same with POOL_BIG distinct tokens, more than the gateway's
 #                       10,000-token cache: most requests are a full verification (informative)
+#   nginx-static        the same nginx.conf, the auth service being a second nginx that answers
+#                       every request at once with 200 and a fixed set of identity headers: no
+#                       decision at all, what nginx's `auth_request` itself costs (informative:
+#                       the ceiling of any auth service behind nginx on this machine)
 #   nginx-node          the same nginx.conf, the auth service being what a user would write
 #                       otherwise: one Node process, `node:http` + @clerk/backend's
 #                       `authenticateRequest` (bench/load/node_auth.mjs)
@@ -23,6 +27,7 @@
 #   envoy-none          Envoy → upstream, no auth: gateway/deploy/envoy.yaml with its ext_authz
 #                       filter disabled for the route (ENVOY=1)
 #   envoy-gateway       Envoy HTTP `ext_authz` → clerk-gateway → upstream (gateway/deploy/envoy.yaml)
+#   envoy-static        Envoy HTTP `ext_authz` → the static 200 of nginx-static (informative)
 #   envoy-grpc-gateway  Envoy gRPC `ext_authz` → clerk-gateway (its Check service over HTTP/2 on
 #                       the same port) → upstream (gateway/deploy/envoy-grpc.yaml; baseline:
 #                       envoy-none, the HTTP file without its decision)
@@ -115,9 +120,9 @@ BENCH_NAME=bench/gateway/run.sh
 # shellcheck source-path=SCRIPTDIR source=../load/lib.sh
 . "$LOAD/lib.sh"
 
-DEFAULT_ROWS="nginx-none nginx-gateway nginx-gateway-big nginx-node"
+DEFAULT_ROWS="nginx-none nginx-gateway nginx-static nginx-gateway-big nginx-node"
 [[ "$NODE_CLUSTER" == 1 ]] && DEFAULT_ROWS+=" nginx-node2"
-[[ "$ENVOY" == 1 ]] && DEFAULT_ROWS+=" envoy-none envoy-gateway envoy-grpc-gateway"
+[[ "$ENVOY" == 1 ]] && DEFAULT_ROWS+=" envoy-none envoy-gateway envoy-static envoy-grpc-gateway"
 DEFAULT_ROWS+=" gateway-direct"
 ROWS=${ROWS:-$DEFAULT_ROWS}
 
@@ -142,10 +147,12 @@ row_spec() {
     nginx-none) echo "nginx none $POOL nginx-none" ;;
     nginx-gateway) echo "nginx gateway $POOL nginx-none" ;;
     nginx-gateway-big) echo "nginx gateway $POOL_BIG nginx-none" ;;
+    nginx-static) echo "nginx static $POOL nginx-none" ;;
     nginx-node) echo "nginx node $POOL nginx-none" ;;
     nginx-node2) echo "nginx node2 $POOL nginx-none" ;;
     envoy-none) echo "envoy none $POOL envoy-none" ;;
     envoy-gateway) echo "envoy gateway $POOL envoy-none" ;;
+    envoy-static) echo "envoy static $POOL envoy-none" ;;
     envoy-grpc-gateway) echo "envoy-grpc gateway $POOL envoy-none" ;;
     gateway-direct) echo "direct gateway $POOL gateway-direct" ;;
     *) die "unknown row '$1' (see ROWS)" ;;
@@ -259,13 +266,45 @@ EOF
   wait_http "the upstream (nginx)" "$UPSTREAM_PID" "http://127.0.0.1:$PORT_UPSTREAM/" "$dir/error.log"
 }
 
-# start_auth none|gateway|node|node2 LOGFILE
+# The static auth service's answer: the gateway's identity headers, fixed (STATIC_USER).
+STATIC_USER=user_static
+static_auth_conf() {
+  cat <<EOF
+server {
+    listen 127.0.0.1:$PORT_AUTH;
+    location / {
+        add_header X-Clerk-User-Id $STATIC_USER always;
+        add_header X-Clerk-Session-Id sess_static always;
+        add_header X-Clerk-Org-Id org_static always;
+        add_header X-Clerk-Org-Slug static always;
+        add_header X-Clerk-Org-Role org:member always;
+        add_header X-Clerk-Org-Permissions org:static:read always;
+        add_header X-Clerk-Token-Type session_token always;
+        add_header X-Clerk-Machine-Id none always;
+        add_header X-Clerk-Scopes none always;
+        add_header Cache-Control "private, max-age=0" always;
+        return 200 "";
+    }
+}
+EOF
+}
+
+# start_auth none|gateway|static|node|node2 LOGFILE
 start_auth() {
   local auth=$1 logfile=$2
   AUTH_PID=""
   [[ "$auth" == none ]] && return 0
   port_free "$PORT_AUTH"
   case "$auth" in
+    static)
+      local dir
+      dir=$(dirname "$logfile")/static-auth
+      mkdir -p "$dir"
+      static_auth_conf >"$dir/clerk.conf"
+      nginx_main "$dir" >"$dir/nginx.conf"
+      start_group AUTH_PID "$logfile" ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} \
+        "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+      ;;
     gateway)
       # Its defaults (RUST_LOG=info logs no line per decision).
       start_group AUTH_PID "$logfile" ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} "${base_env[@]}" \
@@ -322,8 +361,8 @@ start_proxy() {
 }
 
 # check_row ID PROXY AUTH TOKENS: through the proxy, a valid token gets 200 with its user id at
-# the upstream (none: 200, no identity; direct: the gateway's 200 and X-Clerk-User-Id); with an
-# auth service, a tampered token and none get 401.
+# the upstream (none: 200, no identity; static: its fixed identity; direct: the gateway's 200
+# and X-Clerk-User-Id); with an auth service that decides, a tampered token and none get 401.
 check_row() {
   local id=$1 proxy=$2 auth=$3 file="$WORK/tokens-$4.txt" token got want status url
   url=$(row_url "$proxy")
@@ -334,11 +373,14 @@ check_row() {
     else
       got=$(curl -s --max-time 5 -w '%{http_code}' -H "Authorization: Bearer $token" "$url" | tr '\n' ' ')
     fi
-    want=" 200"
-    [[ "$auth" == none ]] || want="$(token_sub "$token") 200"
+    case "$auth" in
+      none) want=" 200" ;;
+      static) want="$STATIC_USER 200" ;;
+      *) want="$(token_sub "$token") 200" ;;
+    esac
     [[ "$got" == "$want" ]] || die "$id: a valid token got '$got' through the proxy, expected '$want'"
   done
-  [[ "$auth" == none ]] && return 0
+  [[ "$auth" == none || "$auth" == static ]] && return 0
   status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
     -H "Authorization: Bearer $(tampered "$(head -n 1 "$file")")" "$url")
   [[ "$status" == 401 ]] || die "$id: a tampered token got $status through the proxy, not 401"
