@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of clerk-gateway behind a reverse proxy: what the auth hop costs a request.
 #
-#   bench/gateway/run.sh          # 10 to 13 minutes after the builds: every row with the
+#   bench/gateway/run.sh          # about 14 minutes after the builds: every row with the
 #                                 # cores shared, then pinned; prints a Markdown report, also
 #                                 # written to bench/gateway/results.md
 #   PIN=1 bench/gateway/run.sh    # pinned rows only; PIN=0: shared rows only
