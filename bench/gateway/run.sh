@@ -388,25 +388,9 @@ check_row() {
   [[ "$status" == 401 ]] || die "$id: no token got $status through the proxy, not 401"
 }
 
-# measure_row ID ROUND: one round of one row, into RESULTS_DIR/ID.rROUND.json; redone (up to
-# RETRIES attempts, and RETRY_BUDGET redos over the run) while other work used more than
-# QUIET_MAX % of the machine during it.
+# One round of one row (measure_row_once), redone while other work disturbed it (lib.sh's
+# measure_quietly: up to RETRIES attempts, and RETRY_BUDGET redos over the run).
 RETRIES_LEFT=$RETRY_BUDGET
-measure_row() {
-  local attempt other
-  for attempt in $(seq 1 "$RETRIES"); do
-    measure_row_once "$@"
-    other=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["other_cpu_pct"])' "$RESULTS_DIR/$1.r$2.json")
-    awk -v o="$other" -v m="$QUIET_MAX" 'BEGIN { exit !(o > m) }' || return 0
-    if ((attempt < RETRIES && RETRIES_LEFT > 0)); then
-      RETRIES_LEFT=$((RETRIES_LEFT - 1))
-      log "$1: disturbed by other work ($other% of the CPU): measuring again"
-    else
-      log "warning: $1 (round $2) disturbed by other work ($other% of the CPU): keeping it"
-      return 0
-    fi
-  done
-}
 
 measure_row_once() {
   local id=$1 round=$2 proxy auth tokens baseline
@@ -475,7 +459,7 @@ for mode in "${MODES[@]}"; do
   WINDOW_START=$(date -u '+%H:%M:%S')
   for round in $(seq 1 "$ROUNDS"); do
     for id in "${rows[@]}"; do
-      measure_row "$id" "$round"
+      measure_quietly "$RESULTS_DIR/$id.r$round.json" measure_row_once "$id" "$round"
     done
   done
   stop_group "$UPSTREAM_PID"

@@ -115,6 +115,29 @@ wait_quiet() {
   done
 }
 
+# measure_quietly RESULT FUNC [ARG...]: runs `FUNC ARG...`, which measures and writes the JSON
+# file RESULT (with "other_cpu_pct", the share of the machine other work used meanwhile); runs
+# it again while that share was above QUIET_MAX %, up to RETRIES attempts (default 2) and, when
+# RETRIES_LEFT is set, that many redos over the whole run. A measurement still disturbed after
+# them is kept, with a warning (the reports flag it).
+measure_quietly() {
+  local result=$1 name attempt other
+  shift
+  name=$(basename "$result" .json)
+  for attempt in $(seq 1 "${RETRIES:-2}"); do
+    "$@"
+    other=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["other_cpu_pct"])' "$result")
+    awk -v o="$other" -v m="$QUIET_MAX" 'BEGIN { exit !(o > m) }' || return 0
+    if ((attempt < ${RETRIES:-2} && ${RETRIES_LEFT:-1} > 0)); then
+      [[ -z "${RETRIES_LEFT:-}" ]] || RETRIES_LEFT=$((RETRIES_LEFT - 1))
+      log "$name: disturbed by other work ($other% of the CPU): measuring again"
+    else
+      log "warning: $name disturbed by other work ($other% of the CPU): keeping it"
+      return 0
+    fi
+  done
+}
+
 # ---------------------------------------------------------------------------------------------
 # wrk, with tokens.lua: every request carries `Authorization: Bearer <token>` from a pool.
 

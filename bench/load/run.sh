@@ -176,21 +176,9 @@ ours_counter() {
 
 # measure ID SERVER ROUTE TOKENS PORT ROUND: WARMUP then DURATION of wrk; writes
 # results/ID.rROUND.json. A measurement disturbed by other work (more than QUIET_MAX % of the
-# CPU) is redone, up to RETRIES times.
+# CPU) is redone, up to RETRIES attempts (lib.sh's measure_quietly).
 measure() {
-  local attempt other result="$RESULTS_DIR/$1.r$6.json"
-  for attempt in $(seq 1 "$RETRIES"); do
-    measure_once "$@"
-    other=$(sed 's/.*"other_cpu_pct":\([0-9.]*\).*/\1/' "$result")
-    if awk -v o="$other" -v m="$QUIET_MAX" 'BEGIN { exit !(o <= m) }'; then
-      break
-    fi
-    if ((attempt < RETRIES)); then
-      log "$1: disturbed by other work ($other% CPU): measuring again"
-    else
-      log "warning: $1 disturbed by other work ($other% CPU) $RETRIES times: keeping the last"
-    fi
-  done
+  measure_quietly "$RESULTS_DIR/$1.r$6.json" measure_once "$@"
   grep -qx "$1" "$RESULTS_DIR/order.txt" 2>/dev/null || echo "$1" >>"$RESULTS_DIR/order.txt"
 }
 

@@ -228,26 +228,12 @@ measure_once() {
   [[ "$(json_field "$json" non2xx)" == 0 ]] || die "$app: $(json_field "$json" non2xx) measured responses were not 2xx (see $dir)"
 }
 
-measure() {
-  local attempt other
-  for attempt in $(seq 1 "$RETRIES"); do
-    measure_once "$@"
-    other=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["other_cpu_pct"])' "$RESULTS_DIR/$1.r$2.json")
-    awk -v o="$other" -v m="$QUIET_MAX" 'BEGIN { exit !(o > m) }' || return 0
-    if ((attempt < RETRIES)); then
-      log "$1: disturbed by other work ($other% of the CPU): measuring again"
-    else
-      log "warning: $1 (round $2) disturbed by other work ($other% of the CPU): keeping it"
-    fi
-  done
-}
-
 read -r -a apps <<<"$APPS"
 printf '%s\n' "${apps[@]}" >"$RESULTS_DIR/order.txt"
 WINDOW_START=$(date -u '+%H:%M:%S')
 for round in $(seq 1 "$ROUNDS"); do
   for app in "${apps[@]}"; do
-    measure "$app" "$round"
+    measure_quietly "$RESULTS_DIR/$app.r$round.json" measure_once "$app" "$round"
   done
 done
 
