@@ -26,7 +26,9 @@ disturbed_pct = float(env.get("QUIET_MAX", "10"))
 label = (f"pinned: proxy, auth service and upstream on CPU {env['PIN_SERVER_CPU']}, wrk on CPU {env['PIN_WRK_CPU']}"
          if pinned else "cores shared by wrk and the servers")
 
-order, rounds = rounds_lib.read_rounds(results_dir)  # id -> {round: result}
+results = rounds_lib.Results(results_dir, disturbed_pct)
+order, rounds = results.order, results.rounds  # rounds: id -> {round: result}
+kept, median_round = results.kept, results.median_round
 
 AUTH = {
     "none": "no auth",
@@ -50,18 +52,6 @@ def describe(r):
     return f"{PROXY[r['proxy']]} → {AUTH[r['auth']]} → upstream"
 
 
-def quiet(r):
-    return rounds_lib.quiet(r, disturbed_pct)
-
-
-def kept(run_id):
-    return rounds_lib.kept(rounds[run_id], disturbed_pct)
-
-
-def median_round(run_id):
-    return rounds_lib.median_round(rounds[run_id], disturbed_pct)
-
-
 def per_req_us(r, key):
     return 1e6 * r[key] / r["wrk"]["requests"]
 
@@ -79,8 +69,7 @@ w = out.append
 w(f"### Results ({label})")
 w("")
 if quick:
-    w("> **QUICK=1: a smoke test of the benchmark's plumbing (1 short round, other work not waited "
-      "for). These figures are not results.**")
+    w(rounds_lib.QUICK_BANNER)
     w("")
 w(f"- Date: {env['BENCH_DATE']}, measured {env['WINDOW']}; commit `{env['BENCH_COMMIT']}`{env.get('BENCH_DIRTY', '')}")
 w(f"- Machine: {env['BENCH_NPROC']} cores, {env['BENCH_CPU']}; {label}; nginx (proxy and upstream) "
@@ -127,16 +116,14 @@ for run_id in order:
     base_id = next(iter(rs.values()))["baseline"]
     if base_id == run_id or base_id not in rounds:
         continue
-    common = [n for n in rs if n in rounds[base_id]]
-    if not common:
+    pairs, all_quiet = results.paired(run_id, base_id)
+    if not pairs:
         continue
-    both_quiet = [n for n in common if quiet(rs[n]) and quiet(rounds[base_id][n])]
-    flag = "" if both_quiet else " ⚠"
-    common = both_quiet or common
-    ratio = [rs[n]["wrk"]["rps"] / rounds[base_id][n]["wrk"]["rps"] for n in common]
-    sat = [rs[n]["wrk"]["p99_ms"] - rounds[base_id][n]["wrk"]["p99_ms"] for n in common]
-    light = [rs[n]["light"]["p99_ms"] - rounds[base_id][n]["light"]["p99_ms"] for n in common]
-    light50 = [rs[n]["light"]["p50_ms"] - rounds[base_id][n]["light"]["p50_ms"] for n in common]
+    flag = "" if all_quiet else " ⚠"
+    ratio = [a["wrk"]["rps"] / b["wrk"]["rps"] for a, b in pairs]
+    sat = [a["wrk"]["p99_ms"] - b["wrk"]["p99_ms"] for a, b in pairs]
+    light = [a["light"]["p99_ms"] - b["light"]["p99_ms"] for a, b in pairs]
+    light50 = [a["light"]["p50_ms"] - b["light"]["p50_ms"] for a, b in pairs]
 
     def cell(values, fmt):
         m = statistics.median(values)
@@ -147,7 +134,7 @@ for run_id in order:
     light_text, light_m = cell(light, lambda v: f"{signed_ms(v)} ms")
     light50_text, _ = cell(light50, lambda v: f"{signed_ms(v)} ms")
     summary[run_id] = (ratio_m, sat_m, light_m, flag)
-    w(f"| `{run_id}` vs `{base_id}`{flag} | {len(common)} | {ratio_text} | {sat_text} | {light_text} | {light50_text} |")
+    w(f"| `{run_id}` vs `{base_id}`{flag} | {len(pairs)} | {ratio_text} | {sat_text} | {light_text} | {light50_text} |")
 w("")
 w("Each cell: the median over the rounds of the per-round figure (the range in brackets), over "
   "the rounds in which neither the row nor its baseline was disturbed (⚠: there was none, all "

@@ -10,6 +10,8 @@ import os
 import statistics
 from pathlib import Path
 
+from rounds import QUICK_BANNER
+
 env = os.environ
 results_dir = Path(env["RESULTS_DIR"])
 pool, pool_big = int(env["POOL"]), int(env["POOL_BIG"])
@@ -73,8 +75,7 @@ w = out.append
 w(f"## Load benchmark results{suffix}")
 w("")
 if quick:
-    w("> **QUICK=1: a smoke test of the benchmark's plumbing (1 short round, other work not waited "
-      "for). These figures are not results.**")
+    w(QUICK_BANNER)
     w("")
 w(f"- Date: {env['BENCH_DATE']}; commit `{env['BENCH_COMMIT']}`{env.get('BENCH_DIRTY', '')}")
 if pinned:

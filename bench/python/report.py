@@ -33,19 +33,9 @@ DESCRIBE = {
     "fastapi_clerk_auth": "fastapi-clerk-auth `ClerkHTTPBearer` (PyJWKClient, JWKS cached)",
 }
 
-order, rounds = rounds_lib.read_rounds(results_dir)  # id -> {round: result}
-
-
-def quiet(r):
-    return rounds_lib.quiet(r, disturbed_pct)
-
-
-def kept(app):
-    return rounds_lib.kept(rounds[app], disturbed_pct)
-
-
-def median_round(app):
-    return rounds_lib.median_round(rounds[app], disturbed_pct)
+results = rounds_lib.Results(results_dir, disturbed_pct)
+order, rounds = results.order, results.rounds  # rounds: id -> {round: result}
+kept, median_round = results.kept, results.median_round
 
 
 def cpu_us(r):
@@ -54,11 +44,9 @@ def cpu_us(r):
 
 def ratios(app, base="noauth"):
     """(median, min, max, rounds, all_quiet) of app's req/s over base's, round by round."""
-    pairs = [(rounds[app][n], rounds[base][n]) for n in rounds[app] if n in rounds[base]]
-    good = [p for p in pairs if quiet(p[0]) and quiet(p[1])]
-    chosen = good or pairs
-    values = [a["wrk"]["rps"] / b["wrk"]["rps"] for a, b in chosen]
-    return statistics.median(values), min(values), max(values), len(values), bool(good)
+    pairs, all_quiet = results.paired(app, base)
+    values = [a["wrk"]["rps"] / b["wrk"]["rps"] for a, b in pairs]
+    return statistics.median(values), min(values), max(values), len(values), all_quiet
 
 
 out = []
@@ -66,8 +54,7 @@ w = out.append
 w(f"### Results ({label})")
 w("")
 if quick:
-    w("> **QUICK=1: a smoke test of the benchmark's plumbing (1 short round, other work not waited "
-      "for). These figures are not results.**")
+    w(rounds_lib.QUICK_BANNER)
     w("")
 w(f"- Date: {env['BENCH_DATE']}, measured {env['WINDOW']}; commit `{env['BENCH_COMMIT']}`{env.get('BENCH_DIRTY', '')}")
 w(f"- Machine: {env['BENCH_NPROC']} cores, {env['BENCH_CPU']}; {label}; "
