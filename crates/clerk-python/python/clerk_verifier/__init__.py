@@ -13,7 +13,7 @@ delivery's Svix signature with ``clerk-webhooks`` and returns a ``WebhookEvent``
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Optional, Union, cast
+from typing import Any, Callable, Iterable, Mapping, Optional, Union, cast
 
 from . import _native
 from ._native import (
@@ -41,33 +41,34 @@ __all__ = [
 Headers = Union[Mapping[str, str], Iterable["tuple[str, str]"], Iterable["tuple[bytes, bytes]"]]
 
 
-async def _wait(pending: Pending) -> Any:
-    """Waits for a ``Pending`` (a key fetch) from a worker thread."""
+async def _in_thread(call: Callable[[], Any]) -> Any:
+    """Runs ``call`` in a worker thread (anyio's, so asyncio and trio alike), awaiting it."""
     try:
         import anyio.to_thread
     except ImportError:  # no anyio: plain asyncio
         import asyncio
 
-        return await asyncio.to_thread(pending.wait)
-    return await anyio.to_thread.run_sync(pending.wait)
+        return await asyncio.to_thread(call)
+    return await anyio.to_thread.run_sync(call)
 
 
 class Verifier(_native.Verifier):
     """A session token verifier (thread-safe; build one per process and share it).
 
     The ``*_async`` methods answer a cache hit (or any verification with a PEM key) in the
-    call itself, and await a worker thread only for a key fetch."""
+    call itself, with no coroutine of their own to await, and await a worker thread only for
+    a key fetch (a ``Pending``)."""
 
     async def verify_async(self, token: str) -> Auth:
         """``verify`` that never blocks the event loop (asyncio or trio)."""
         result = self.start_verify(token)
-        return cast(Auth, await _wait(result) if type(result) is Pending else result)
+        return cast(Auth, await _in_thread(result.wait) if type(result) is Pending else result)
 
     async def verify_request_async(self, headers: Headers) -> Auth:
         """``verify_request`` that never blocks the event loop. ``headers`` may also be an
         ASGI scope's ``scope["headers"]`` (``bytes`` pairs), read as they are."""
         result = self.start_verify_request(headers)
-        return cast(Auth, await _wait(result) if type(result) is Pending else result)
+        return cast(Auth, await _in_thread(result.wait) if type(result) is Pending else result)
 
     async def authenticate_async(
         self, token: str, accepts_token: Union[str, list[str], None] = None
@@ -75,19 +76,13 @@ class Verifier(_native.Verifier):
         """``authenticate`` that never blocks the event loop."""
         result = self.start_authenticate(token, accepts_token)
         return cast(
-            Union[Auth, MachineAuth], await _wait(result) if type(result) is Pending else result
+            Union[Auth, MachineAuth],
+            await _in_thread(result.wait) if type(result) is Pending else result,
         )
 
     async def prefetch_async(self) -> None:
         """``prefetch`` from a worker thread (for a lifespan handler)."""
-        try:
-            import anyio.to_thread
-        except ImportError:
-            import asyncio
-
-            await asyncio.to_thread(self.prefetch)
-            return
-        await anyio.to_thread.run_sync(self.prefetch)
+        await _in_thread(self.prefetch)
 
 
 def verify_webhook(headers: Headers, body: bytes, *, secret: Optional[str] = None) -> WebhookEvent:
